@@ -1,0 +1,2 @@
+/** Every activity a host worker runs: the ones that touch this host's libvirt, disks and repositories. */
+export { collectInventory } from './inventory';

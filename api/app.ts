@@ -1,0 +1,24 @@
+import express from 'express';
+import type { ApiDeps } from './deps';
+import { authenticate } from './auth';
+import { errorHandler, notFoundRoute } from './errors';
+import { healthRoutes } from './routes/health';
+import { accountRoutes } from './routes/accounts';
+import { hostRoutes } from './routes/hosts';
+import { vmRoutes } from './routes/vms';
+import { zoneRoutes } from './routes/zones';
+
+/** The API: validates input, reads the catalog, starts/queries/signals workflows. */
+export function createApp(deps: ApiDeps) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '1mb' }));
+  app.use(healthRoutes(deps));
+  const v1 = express.Router();
+  v1.use(authenticate(deps.pool));
+  for (const routes of [accountRoutes, zoneRoutes, hostRoutes, vmRoutes]) v1.use(routes(deps));
+  app.use('/v1', v1);
+  app.use(notFoundRoute);
+  app.use(errorHandler);
+  return app;
+}

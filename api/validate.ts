@@ -1,0 +1,21 @@
+import type { Request } from 'express';
+import { z } from 'zod';
+import { fromZod } from './errors';
+
+/** Parses one part of a request with its schema, or throws a 400 naming the field. */
+export function parse<S extends z.ZodType>(schema: S, req: Request, part: 'body' | 'query' | 'params'): z.infer<S> {
+  const r = schema.safeParse(part === 'body' ? (req.body ?? {}) : req[part]);
+  if (!r.success) throw fromZod(part, r.error);
+  return r.data;
+}
+
+export const IdParams = z.object({ id: z.string().uuid() });
+
+export const Pagination = z.object({
+  page: z.coerce.number().int().min(1).default(1),
+  pageSize: z.coerce.number().int().min(1).max(500).default(50),
+});
+export type Page = z.infer<typeof Pagination>;
+
+export const pageSql = (p: Page) => ({ limit: p.pageSize, offset: (p.page - 1) * p.pageSize });
+export const listResult = <T>(items: T[], count: number, p: Page) => ({ items, count, page: p.page, pageSize: p.pageSize });

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the npm dependencies (when the lockfile changed) and compiles the TypeScript.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+stamp=node_modules/.backflow-lock
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  say "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp"
+fi
+say "compiling TypeScript"
+npx --no-install tsc -p tsconfig.json

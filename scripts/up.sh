@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Brings the whole Backflow stack up on this machine and runs the service: libvirt/QEMU, Temporal
+# (dev server + Web UI), PostgreSQL with the catalog, the control worker, this host's worker, the API.
+# Idempotent: what is already up is left alone.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+bash "$ROOT/scripts/libvirt.sh"
+bash "$ROOT/scripts/temporal.sh"
+bash "$ROOT/scripts/postgres.sh"
+bash "$ROOT/scripts/node-deps.sh"
+
+mkdir -p "$BACKFLOW_STATE_DIR"
+cd "$ROOT"
+start control-worker node dist/workers/control.js
+start host-worker node dist/workers/host.js
+start api node dist/api/server.js
+
+api="http://127.0.0.1:$BACKFLOW_API_PORT"
+healthy() { curl -fsS "$api/health" >/dev/null; }
+wait_for "the API and every component to report healthy at $api/health" 180 healthy
+say "all green: $(curl -fsS "$api/health")"
+say "API:              $api  (GET /health, /v1/...)"
+say "Temporal Web UI:  http://127.0.0.1:$(( ${TEMPORAL_ADDRESS##*:} + 1000 ))"
+if [ -f "$BACKFLOW_STATE_DIR/admin-key" ]; then say "root admin key:   $(cat "$BACKFLOW_STATE_DIR/admin-key")  (from $BACKFLOW_STATE_DIR/admin-key)"
+else say "root admin key:   the BACKFLOW_ADMIN_KEY you set"; fi
+say "stop with: scripts/down.sh"

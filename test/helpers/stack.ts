@@ -1,0 +1,114 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { Client } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createApp } from '../../api/app';
+import { ensureAdminKey } from '../../api/adminKey';
+import { createPool } from '../../common/db';
+import type { HostFacts } from '../../common/schemas/inventory';
+import { SEARCH_ATTRIBUTES } from '../../common/temporal';
+import { hostFacts } from '../../workers/hostFacts';
+import { announceHost, createControlWorker, createHostWorker } from '../../workers/wiring';
+import { createTestDatabase } from './database';
+import { TEMPORAL_BIN } from './paths';
+
+/**
+ * The whole service for one test file, on real parts: a Temporal dev server, a fresh PostgreSQL
+ * database, the control worker, this machine's host worker and the API on a free port.
+ */
+export interface Stack {
+  pool: Pool;
+  env: TestWorkflowEnvironment;
+  client: Client;
+  facts: HostFacts;
+  apiUrl: string;
+  adminKey: string;
+  api: <T = any>(method: string, path: string, opts?: { key?: string | null; body?: unknown; rawBody?: string }) => Promise<{ status: number; body: T }>;
+  restartHostWorker: () => Promise<void>;
+  stopHostWorker: () => Promise<void>;
+  stop: () => Promise<void>;
+}
+
+export async function startStack(opts: { inventoryIntervalSeconds?: number } = {}): Promise<Stack> {
+  const db = await createTestDatabase();
+  const pool = createPool(db.url);
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: SEARCH_ATTRIBUTES, ip: '127.0.0.1' },
+  });
+  const namespace = env.namespace ?? 'default';
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+  const control = await createControlWorker({ connection: env.nativeConnection, namespace, pool, workflowBundle });
+  const controlRun = control.run();
+
+  // A per-run host name keeps each test file's inventory workflow and queue its own.
+  const facts = hostFacts({ ...process.env, BACKFLOW_HOST_NAME: `testhost-${randomBytes(3).toString('hex')}` });
+  let host: Worker | undefined;
+  let hostRun: Promise<void> | undefined;
+  const startHost = async () => {
+    host = await createHostWorker({ connection: env.nativeConnection, namespace, facts });
+    hostRun = host.run();
+    await announceHost(env.client, facts, opts.inventoryIntervalSeconds ?? 3600);
+  };
+  const stopHostWorker = async () => {
+    if (host && host.getState() === 'RUNNING') host.shutdown();
+    await hostRun;
+    host = undefined;
+  };
+  await startHost();
+
+  const adminKey = 'bf_test_admin_' + randomBytes(12).toString('hex');
+  await ensureAdminKey(pool, adminKey);
+  const server: Server = await new Promise((resolve) => {
+    const s = createApp({ pool, temporal: env.client }).listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const api: Stack['api'] = async (method, path, o = {}) => {
+    const key = o.key === undefined ? adminKey : o.key;
+    const headers: Record<string, string> = {};
+    if (key) headers.authorization = `Bearer ${key}`;
+    if (o.body !== undefined || o.rawBody !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(apiUrl + path, { method, headers, body: o.rawBody ?? (o.body === undefined ? undefined : JSON.stringify(o.body)) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+
+  return {
+    pool, env, client: env.client, facts, apiUrl, adminKey, api,
+    stopHostWorker,
+    restartHostWorker: async () => {
+      await stopHostWorker();
+      await startHost();
+    },
+    stop: async () => {
+      await new Promise((r) => server.close(r));
+      await stopHostWorker();
+      control.shutdown();
+      await controlRun;
+      await env.teardown();
+      await pool.end();
+      await db.drop();
+    },
+  };
+}
+
+const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as any;
+
+/** Polls fn until it returns a truthy value. */
+export async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${last}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

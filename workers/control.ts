@@ -1,0 +1,18 @@
+import { NativeConnection } from '@temporalio/worker';
+import { config } from '../common/config';
+import { createPool } from '../common/db';
+import { createControlWorker } from './wiring';
+
+async function main() {
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const pool = createPool(config.databaseUrl);
+  const worker = await createControlWorker({ connection, namespace: config.temporalNamespace, pool });
+  console.log(`control worker polling ${worker.options.taskQueue}`);
+  await worker.run();
+  await pool.end();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

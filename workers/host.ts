@@ -1,0 +1,21 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { config } from '../common/config';
+import { hostFacts } from './hostFacts';
+import { announceHost, createHostWorker } from './wiring';
+
+async function main() {
+  const facts = hostFacts();
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const worker = await createHostWorker({ connection, namespace: config.temporalNamespace, facts });
+  const client = new Client({ connection: await Connection.connect({ address: config.temporalAddress }), namespace: config.temporalNamespace });
+  const running = worker.run();
+  await announceHost(client, facts, config.inventoryIntervalSeconds);
+  console.log(`host worker ${facts.name} (${facts.id}) polling ${facts.taskQueue}`);
+  await running;
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,50 @@
+import { Client, WorkflowIdConflictPolicy } from '@temporalio/client';
+import { NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createControlActivities } from '../activities/control';
+import * as hostActivities from '../activities/host';
+import type { HostFacts } from '../common/schemas/inventory';
+import { CONTROL_TASK_QUEUE, inventoryWorkflowId, SA } from '../common/temporal';
+import { hostInventoryWorkflow, workerStarted } from '../workflows';
+
+type Bundle = WorkerOptions['workflowBundle'];
+
+/** The control worker: every workflow, and the catalog activities. */
+export function createControlWorker(opts: { connection: NativeConnection; namespace: string; pool: Pool; workflowBundle?: Bundle }) {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: CONTROL_TASK_QUEUE,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    activities: createControlActivities(opts.pool),
+  });
+}
+
+/** A host worker: only activities, on this host's own queue. */
+export function createHostWorker(opts: { connection: NativeConnection; namespace: string; facts: HostFacts }) {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.facts.taskQueue,
+    activities: hostActivities,
+    maxConcurrentActivityTaskExecutions: 20,
+  });
+}
+
+
+/** Starts this host's inventory workflow, or tells the running one that the worker (re)started. */
+export async function announceHost(client: Client, facts: HostFacts, intervalSeconds: number) {
+  return client.workflow.signalWithStart(hostInventoryWorkflow, {
+    workflowId: inventoryWorkflowId(facts.name),
+    taskQueue: CONTROL_TASK_QUEUE,
+    args: [{ facts, intervalSeconds }],
+    signal: workerStarted,
+    signalArgs: [facts],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    typedSearchAttributes: [
+      { key: SA.HostId, value: facts.id },
+      { key: SA.Zone, value: facts.zone },
+      { key: SA.Operation, value: 'inventory' },
+    ],
+  });
+}

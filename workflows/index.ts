@@ -1,0 +1,2 @@
+/** Every workflow the control worker runs. Workflows decide; activities do the I/O. */
+export * from './hostInventory';
