@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createApp } from '../../api/app';
 import { ensureAdminKey } from '../../api/adminKey';
@@ -32,7 +32,17 @@ export interface Stack {
   stop: () => Promise<void>;
 }
 
+/** Workers log warnings and errors only, so test output stays readable. */
+function quietRuntime() {
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    /* already installed in this process */
+  }
+}
+
 export async function startStack(opts: { inventoryIntervalSeconds?: number } = {}): Promise<Stack> {
+  quietRuntime();
   const db = await createTestDatabase();
   const pool = createPool(db.url);
   const env = await TestWorkflowEnvironment.createLocal({
@@ -40,7 +50,7 @@ export async function startStack(opts: { inventoryIntervalSeconds?: number } = {
   });
   const namespace = env.namespace ?? 'default';
   const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
-  const control = await createControlWorker({ connection: env.nativeConnection, namespace, pool, workflowBundle });
+  const control = await createControlWorker({ connection: env.nativeConnection, namespace, pool, temporal: env.client, workflowBundle });
   const controlRun = control.run();
 
   // A per-run host name keeps each test file's inventory workflow and queue its own.
