@@ -6,7 +6,8 @@ cd "$ROOT"
 stamp=node_modules/.backflow-lock
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   say "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm install, not npm ci: npm 11 leaves other platforms' optional swc binaries out of the lockfile, which npm ci rejects.
+  npm install --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
 say "compiling TypeScript"

@@ -7,8 +7,8 @@ source "$(dirname "$0")/lib.sh"
 
 bash "$ROOT/scripts/libvirt.sh"
 bash "$ROOT/scripts/temporal.sh"
-bash "$ROOT/scripts/postgres.sh"
 bash "$ROOT/scripts/node-deps.sh"
+bash "$ROOT/scripts/postgres.sh"
 
 mkdir -p "$BACKFLOW_STATE_DIR"
 cd "$ROOT"
