@@ -4,4 +4,4 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm install --no-audit --no-fund
 COPY . .
-RUN npx tsc -p tsconfig.json
+RUN npx tsc -p tsconfig.build.json

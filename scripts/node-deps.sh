@@ -11,4 +11,4 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   cp package-lock.json "$stamp"
 fi
 say "compiling TypeScript"
-npx --no-install tsc -p tsconfig.json
+npx --no-install tsc -p tsconfig.build.json
