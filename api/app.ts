@@ -4,6 +4,8 @@ import { authenticate } from './auth';
 import { errorHandler, notFoundRoute } from './errors';
 import { healthRoutes } from './routes/health';
 import { accountRoutes } from './routes/accounts';
+import { backupRoutes } from './routes/backups';
+import { frameworkRoutes } from './routes/backupAssignment';
 import { hostRoutes } from './routes/hosts';
 import { vmRoutes } from './routes/vms';
 import { zoneRoutes } from './routes/zones';
@@ -16,7 +18,7 @@ export function createApp(deps: ApiDeps) {
   app.use(healthRoutes(deps));
   const v1 = express.Router();
   v1.use(authenticate(deps.pool));
-  for (const routes of [accountRoutes, zoneRoutes, hostRoutes, vmRoutes]) v1.use(routes(deps));
+  for (const routes of [accountRoutes, zoneRoutes, hostRoutes, vmRoutes, frameworkRoutes, backupRoutes]) v1.use(routes(deps));
   app.use('/v1', v1);
   app.use(notFoundRoute);
   app.use(errorHandler);

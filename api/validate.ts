@@ -9,7 +9,7 @@ export function parse<S extends z.ZodType>(schema: S, req: Request, part: 'body'
   return r.data;
 }
 
-export const IdParams = z.object({ id: z.string().uuid() });
+export const IdParams = z.object({ id: z.guid() });
 
 export const Pagination = z.object({
   page: z.coerce.number().int().min(1).default(1),

@@ -1,3 +1,4 @@
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { config } from '../common/config';
 import { createPool } from '../common/db';
@@ -6,7 +7,8 @@ import { createControlWorker } from './wiring';
 async function main() {
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const pool = createPool(config.databaseUrl);
-  const worker = await createControlWorker({ connection, namespace: config.temporalNamespace, pool });
+  const temporal = new Client({ connection: await Connection.connect({ address: config.temporalAddress }), namespace: config.temporalNamespace });
+  const worker = await createControlWorker({ connection, namespace: config.temporalNamespace, pool, temporal });
   console.log(`control worker polling ${worker.options.taskQueue}`);
   await worker.run();
   await pool.end();

@@ -1,6 +1,8 @@
-import { createHash } from 'node:crypto';
+
 import { readFileSync } from 'node:fs';
+import { stableUuid } from '../common/ids';
 import os from 'node:os';
+import path from 'node:path';
 import type { HostFacts } from '../common/schemas/inventory';
 import { hostTaskQueue } from '../common/temporal';
 import { LIBVIRT_URI } from '../activities/host/virsh';
@@ -13,8 +15,19 @@ function stableHostId(name: string): string {
   } catch {
     /* containers may lack it; the name alone is then the identity */
   }
-  const h = createHash('sha1').update(`backflow-host:${machineId}:${name}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  return stableUuid('backflow-host', machineId, name);
+}
+
+/** The package version, from source (workers/) or from the build (dist/workers/). */
+function packageVersion(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      return require(path.join(__dirname, rel)).version;
+    } catch {
+      /* try the next layout */
+    }
+  }
+  return 'unknown';
 }
 
 export function hostFacts(env: NodeJS.ProcessEnv = process.env): HostFacts {
@@ -28,6 +41,6 @@ export function hostFacts(env: NodeJS.ProcessEnv = process.env): HostFacts {
     cpus: os.cpus().length,
     memoryBytes: os.totalmem(),
     storagePaths: (env.BACKFLOW_STORAGE_PATHS ?? '/var/lib/libvirt/images').split(':').filter(Boolean),
-    workerVersion: require('../package.json').version,
+    workerVersion: packageVersion(),
   };
 }

@@ -10,13 +10,13 @@ import { hostInventoryWorkflow, workerStarted } from '../workflows';
 type Bundle = WorkerOptions['workflowBundle'];
 
 /** The control worker: every workflow, and the catalog activities. */
-export function createControlWorker(opts: { connection: NativeConnection; namespace: string; pool: Pool; workflowBundle?: Bundle }) {
+export function createControlWorker(opts: { connection: NativeConnection; namespace: string; pool: Pool; temporal: Client; workflowBundle?: Bundle }) {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: CONTROL_TASK_QUEUE,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-    activities: createControlActivities(opts.pool),
+    activities: createControlActivities(opts.pool, opts.temporal),
   });
 }
 

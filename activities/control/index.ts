@@ -1,9 +1,19 @@
+import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
+import { createBackupActivities } from './backups';
+import { createBackupDeletionActivities } from './backupDeletion';
 import { createHostActivities } from './hosts';
 import { createInventoryActivities } from './inventory';
+import { createVmLockActivities } from './vmLocks';
 
 /** Every catalog activity, bound to one pool; the control worker registers these. */
-export function createControlActivities(pool: Pool) {
-  return { ...createHostActivities(pool), ...createInventoryActivities(pool) };
+export function createControlActivities(pool: Pool, temporal?: Client) {
+  return {
+    ...createHostActivities(pool),
+    ...createInventoryActivities(pool),
+    ...createBackupActivities(pool),
+    ...createBackupDeletionActivities(pool),
+    ...createVmLockActivities(pool, temporal),
+  };
 }
 export type ControlActivities = ReturnType<typeof createControlActivities>;

@@ -54,3 +54,9 @@ export async function listDomainUuids(): Promise<string[]> {
   const out = await virsh(['list', '--all', '--uuid']);
   return out.split('\n').map((s) => s.trim()).filter(Boolean);
 }
+
+/** Host activity: the domain as the catalog sees it, plus its XML (kept with each backup). */
+export async function describeVm(input: { uuid: string }): Promise<DomainInfo & { xml: string }> {
+  const info = await describeDomain(input.uuid);
+  return { ...info, xml: await virsh(['dumpxml', '--inactive', '--security-info', input.uuid]) };
+}

@@ -9,7 +9,7 @@ export const DiskInfoSchema = z.object({
 export type DiskInfo = z.infer<typeof DiskInfoSchema>;
 
 export const DomainInfoSchema = z.object({
-  uuid: z.string().uuid(),
+  uuid: z.guid(),
   name: z.string(),
   state: z.string(),
   disks: z.array(DiskInfoSchema),
@@ -19,7 +19,7 @@ export type DomainInfo = z.infer<typeof DomainInfoSchema>;
 
 /** What a host worker reports about its own machine when it starts. */
 export const HostFactsSchema = z.object({
-  id: z.string().uuid(),
+  id: z.guid(),
   name: z.string(),
   zone: z.string(),
   taskQueue: z.string(),

@@ -1,0 +1,117 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { run } from './exec';
+import { RepositoryType, validateMountOptions, validateRepositoryAddress } from '../../common/schemas/framework';
+
+/**
+ * Backup repositories on a host. A local repository is a directory of the host; a remote one (nfs, cifs,
+ * cephfs) is mounted with mount(8), run without a shell, at <mount root>/<repository id>. The options and
+ * address were checked when the repository was saved; they are checked again here before reaching mount.
+ */
+
+export interface RepositoryMount { id: string; type: 'nfs' | 'cifs' | 'cephfs' | 'local'; address: string; mountOptions: string }
+
+const FS_TYPE = { nfs: 'nfs', cifs: 'cifs', cephfs: 'ceph' } as const;
+/** Always added: nothing on a repository runs, acts as a device or gains privileges on the host. */
+const HARDENING = ['nosuid', 'nodev', 'noexec'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const mountRoot = () => path.resolve(process.env.BACKFLOW_MOUNT_ROOT || '/var/lib/backflow/mnt');
+export const mountPointOf = (id: string) => path.join(mountRoot(), id);
+
+/** Operations of this worker process currently using each mounted repository. */
+const holders = new Map<string, number>();
+
+interface MountEntry { mountPoint: string; fsType: string; source: string }
+
+/** The kernel's mount table for this process, with mountinfo's octal escapes (\040 for a space...) decoded. */
+export async function readMounts(): Promise<MountEntry[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const [pre, post] = line.split(' - ');
+    const f = pre.split(' ');
+    const g = (post ?? '').split(' ');
+    out.push({ mountPoint: unescape(f[4]), fsType: g[0], source: unescape(g[1] ?? '') });
+  }
+  return out;
+}
+
+/** The last (topmost) mount at exactly this path, if any. */
+async function mountedAt(target: string): Promise<MountEntry | undefined> {
+  return (await readMounts()).filter((m) => m.mountPoint === target).pop();
+}
+
+function checkInput(repo: RepositoryMount) {
+  if (!UUID.test(repo.id)) throw ApplicationFailure.nonRetryable(`repository id ${JSON.stringify(repo.id)} is not a UUID`, 'InvalidRepository');
+  if (!RepositoryType.safeParse(repo.type).success) throw ApplicationFailure.nonRetryable(`unknown repository type ${repo.type}`, 'InvalidRepository');
+  const badAddress = validateRepositoryAddress(repo.type, repo.address);
+  if (badAddress) throw ApplicationFailure.nonRetryable(`repository address ${JSON.stringify(repo.address)}: ${badAddress}`, 'InvalidRepository');
+  const badOptions = validateMountOptions(repo.mountOptions ?? '');
+  if (badOptions) throw ApplicationFailure.nonRetryable(`repository mount options: ${badOptions}`, 'InvalidMountOptions');
+}
+
+/** The options passed to mount: the repository's, with the hardening flags added unless already there. */
+export function effectiveMountOptions(mountOptions: string): string {
+  const given = mountOptions ? mountOptions.split(',') : [];
+  const keys = new Set(given.map((o) => o.split('=')[0]));
+  return [...given, ...HARDENING.filter((h) => !keys.has(h))].join(',');
+}
+
+/**
+ * Makes the repository usable on this host and returns its path. local: creates the directory if needed.
+ * Remote: mounts it at <mount root>/<id> unless it is mounted there already; a different file system
+ * mounted at that point is an error (never mounted over).
+ */
+export async function mountRepository(repo: RepositoryMount): Promise<{ path: string }> {
+  checkInput(repo);
+  if (repo.type === 'local') {
+    await mkdir(repo.address, { recursive: true, mode: 0o750 });
+    return { path: repo.address };
+  }
+  const target = mountPointOf(repo.id);
+  const current = await mountedAt(target);
+  if (current) {
+    // The kernel may rewrite a ceph source (fsid, client name), so only nfs and cifs sources are compared.
+    if (repo.type !== 'cephfs' && current.source !== repo.address) {
+      throw ApplicationFailure.nonRetryable(
+        `${target} has ${current.source} (${current.fsType}) mounted, not ${repo.address}: unmount it first`,
+        'MountPointBusy',
+      );
+    }
+  } else {
+    await mkdir(target, { recursive: true, mode: 0o750 });
+    const opts = effectiveMountOptions(repo.mountOptions ?? '');
+    // `--` ends mount's options: the address and the target are never read as options.
+    await run('mount', ['-t', FS_TYPE[repo.type], '-o', opts, '--', repo.address, target], { timeoutMs: 120_000 });
+  }
+  holders.set(repo.id, (holders.get(repo.id) ?? 0) + 1);
+  return { path: target };
+}
+
+/**
+ * Releases the repository for one operation of this worker; unmounts it when it is mounted and nothing
+ * else holds it: no other operation of this worker, and no open file (umount refuses with EBUSY then).
+ */
+export async function unmountRepository(input: { id: string }): Promise<{ unmounted: boolean; reason?: string }> {
+  if (!UUID.test(input.id)) throw ApplicationFailure.nonRetryable(`repository id ${JSON.stringify(input.id)} is not a UUID`, 'InvalidRepository');
+  const left = Math.max(0, (holders.get(input.id) ?? 0) - 1);
+  if (left > 0) {
+    holders.set(input.id, left);
+    return { unmounted: false, reason: `in use by ${left} other operation(s) on this host` };
+  }
+  holders.delete(input.id);
+  const target = mountPointOf(input.id);
+  if (!(await mountedAt(target))) return { unmounted: false, reason: 'not mounted' };
+  try {
+    await run('umount', ['--', target], { timeoutMs: 120_000 });
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/busy/i.test(msg)) return { unmounted: false, reason: 'busy: files on it are open' };
+    throw e;
+  }
+  return { unmounted: true };
+}

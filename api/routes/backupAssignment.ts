@@ -1,0 +1,147 @@
+import { Router } from 'express';
+import { WorkflowIdConflictPolicy } from '@temporalio/client';
+import { CONTROL_TASK_QUEUE, SA } from '../../common/temporal';
+import { deleteVmBackupsWorkflow } from '../../workflows/deleteVmBackups';
+import type { PoolClient } from 'pg';
+import type { ApiDeps } from '../deps';
+import { caller, type Caller } from '../auth';
+import { badRequest, conflict, notFound } from '../errors';
+import { IdParams, parse } from '../validate';
+import { frameworkDisabled, OFFERING_COLUMNS, offeringOpenToDomain, zoneFramework, type BackupOffering } from '../backupPolicy';
+import { inTransaction } from '../../common/db';
+import { AssignOfferingSchema, RemoveOfferingQuery } from '../../common/schemas/framework';
+import { offeringRoutes } from './offerings';
+import { providerRoutes } from './providers';
+import { repositoryRoutes } from './repositories';
+import { settingRoutes } from './settings';
+
+/**
+ * For removeVirtualMachineFromBackupOffering with forced=true: deletes every backup of the VM through
+ * the delete workflows, and returns once they are gone.
+ */
+export async function deleteAllBackupsOfVm(deps: ApiDeps, vmId: string): Promise<void> {
+  const vm = (await deps.pool.query(`SELECT v.name, v.host_id, z.name AS zone FROM vms v JOIN zones z ON z.id = v.zone_id WHERE v.id = $1`, [vmId])).rows[0];
+  await deps.temporal.workflow.execute(deleteVmBackupsWorkflow, {
+    workflowId: `delete-vm-backups-${vm.name}-${vmId}`,
+    taskQueue: CONTROL_TASK_QUEUE,
+    args: [{ vmId }],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    typedSearchAttributes: [
+      { key: SA.VmId, value: vmId },
+      { key: SA.HostId, value: vm.host_id },
+      { key: SA.Zone, value: vm.zone },
+      { key: SA.Operation, value: 'delete-vm-backups' },
+    ],
+  });
+}
+
+interface VmRow { id: string; name: string; zoneId: string; accountId: string | null; removedAt: Date | null; offeringId: string | null }
+
+/** Locks the VM's row; 404 (field id) when it is unknown or, for a user, not theirs. */
+async function lockVisibleVm(c: PoolClient, id: string, me: Caller): Promise<VmRow> {
+  const v = await c.query(
+    `SELECT id, name, zone_id AS "zoneId", account_id AS "accountId", removed_at AS "removedAt", backup_offering_id AS "offeringId"
+     FROM vms WHERE id = $1 FOR UPDATE`,
+    [id],
+  );
+  const vm: VmRow | undefined = v.rows[0];
+  // Another account's VM is reported as not found, so its existence does not leak.
+  if (!vm || (me.role !== 'admin' && vm.accountId !== me.accountId)) throw notFound('vm', 'id');
+  return vm;
+}
+
+async function activeBackupCount(c: PoolClient, vmId: string): Promise<number> {
+  const t = await c.query(`SELECT to_regclass('public.backups') IS NOT NULL AS present`);
+  if (!t.rows[0].present) return 0;
+  return (await c.query(`SELECT count(*)::int AS n FROM backups WHERE vm_id = $1 AND status <> 'Expunged'`, [vmId])).rows[0].n;
+}
+
+/** assignVirtualMachineToBackupOffering and removeVirtualMachineFromBackupOffering. */
+export function backupAssignmentRoutes(deps: ApiDeps) {
+  const { pool } = deps;
+  const r = Router();
+
+  /**
+   * Assigns the VM to an offering of its zone. Users: only their own VMs, only offerings open to them.
+   * The framework must be enabled in the zone, and the offering's provider be the zone's.
+   */
+  r.post('/vms/:id/backup-offering', async (req, res) => {
+    const { id } = parse(IdParams, req, 'params');
+    const body = parse(AssignOfferingSchema, req, 'body');
+    const me = caller(req);
+    const out = await inTransaction(pool, async (c) => {
+      const vm = await lockVisibleVm(c, id, me);
+      if (vm.removedAt) throw conflict(`vm ${vm.name} is removed`, 'id');
+      const fw = await zoneFramework(c, vm.zoneId, 'id');
+      if (!fw.enabled) throw frameworkDisabled(fw.zoneName, 'id');
+
+      const o = await c.query(`SELECT ${OFFERING_COLUMNS} FROM backup_offerings o JOIN zones oz ON oz.id = o.zone_id WHERE o.id = $1 FOR SHARE OF o`, [
+        body.offeringId,
+      ]);
+      const offering: BackupOffering | undefined = o.rows[0];
+      // An offering not open to a user is, to them, not there.
+      if (!offering || (me.role !== 'admin' && !(await offeringOpenToDomain(c, offering.id, me.domainId)))) {
+        throw notFound('backup offering', 'body.offeringId');
+      }
+      if (offering.zoneId !== vm.zoneId) throw badRequest('body.offeringId', `the offering is in zone ${offering.zone}, the vm in zone ${fw.zoneName}`);
+      if (offering.provider !== fw.provider) {
+        throw conflict(
+          `offering ${offering.name} is of provider ${offering.provider}, but zone ${fw.zoneName} uses ${fw.provider} (backup.framework.provider.plugin)`,
+          'body.offeringId',
+        );
+      }
+      // A root admin assigning another account's VM: the offering must be open to that account too.
+      if (me.role === 'admin' && vm.accountId && !offering.isPublic) {
+        const acct = await c.query(`SELECT domain_id FROM accounts WHERE id = $1`, [vm.accountId]);
+        if (acct.rowCount && !(await offeringOpenToDomain(c, offering.id, acct.rows[0].domain_id))) {
+          throw conflict(`offering ${offering.name} is dedicated to other domains than the vm's account's`, 'body.offeringId');
+        }
+      }
+      if (vm.offeringId && vm.offeringId !== offering.id) {
+        throw conflict(`vm ${vm.name} is already assigned to another backup offering: remove it from that one first`, 'body.offeringId');
+      }
+      if (!vm.offeringId) await c.query(`UPDATE vms SET backup_offering_id = $2, updated_at = now() WHERE id = $1`, [vm.id, offering.id]);
+      return { vmId: vm.id, vmName: vm.name, offeringId: offering.id, offering };
+    });
+    res.json(out);
+  });
+
+  /**
+   * Removes the VM from its offering. Refused (409) while the VM has backups, unless forced=true, which
+   * first deletes them all (deleteAllBackupsOfVm).
+   */
+  r.delete('/vms/:id/backup-offering', async (req, res) => {
+    const { id } = parse(IdParams, req, 'params');
+    const { forced } = parse(RemoveOfferingQuery, req, 'query');
+    const me = caller(req);
+    const check = async (c: PoolClient) => {
+      const vm = await lockVisibleVm(c, id, me);
+      if (!vm.offeringId) throw conflict(`vm ${vm.name} is not assigned to a backup offering`, 'id');
+      const fw = await zoneFramework(c, vm.zoneId, 'id');
+      if (!fw.enabled) throw frameworkDisabled(fw.zoneName, 'id');
+      return { vm, backups: await activeBackupCount(c, vm.id) };
+    };
+    const first = await inTransaction(pool, check);
+    if (first.backups > 0) {
+      if (!forced) {
+        throw conflict(`vm ${first.vm.name} has ${first.backups} backup(s): delete them first, or remove with forced=true to delete them all`, 'query.forced');
+      }
+      await deleteAllBackupsOfVm(deps, first.vm.id);
+    }
+    const out = await inTransaction(pool, async (c) => {
+      const { vm, backups } = await check(c);
+      if (backups > 0) throw conflict(`vm ${vm.name} has ${backups} backup(s) still: try again once they are deleted`, 'query.forced');
+      await c.query(`UPDATE vms SET backup_offering_id = NULL, updated_at = now() WHERE id = $1`, [vm.id]);
+      return { vmId: vm.id, vmName: vm.name, offeringId: null, removedOfferingId: vm.offeringId };
+    });
+    res.json(out);
+  });
+  return r;
+}
+
+/** Every router of the backup framework (issue 3), for api/app.ts: settings, providers, repositories, offerings, VM assignment. */
+export function frameworkRoutes(deps: ApiDeps) {
+  const r = Router();
+  for (const routes of [settingRoutes, providerRoutes, repositoryRoutes, offeringRoutes, backupAssignmentRoutes]) r.use(routes(deps));
+  return r;
+}

@@ -1,0 +1,123 @@
+import { Router } from 'express';
+import { WorkflowIdConflictPolicy } from '@temporalio/client';
+import type { ApiDeps } from '../deps';
+import { caller } from '../auth';
+import { checkBackupAllowed } from '../backupPolicy';
+import { conflict, notFound } from '../errors';
+import { IdParams, listResult, pageSql, parse } from '../validate';
+import { CreateBackupSchema, DeleteBackupQuery, ListBackupsQuery } from '../../common/schemas/backups';
+import { newId, stableUuid } from '../../common/ids';
+import { CONTROL_TASK_QUEUE, SA } from '../../common/temporal';
+import { backupProgress, createBackupWorkflow } from '../../workflows/backup';
+import { deleteBackupWorkflow } from '../../workflows/deleteBackup';
+import { visibleBackup } from './backupAccess';
+
+export const BACKUP_COLUMNS = `b.id, b.vm_id AS "vmId", v.name AS "vmName", b.account_id AS "accountId", b.zone_id AS "zoneId", b.host_id AS "hostId",
+  b.offering_id AS "offeringId", b.repository_id AS "repositoryId", b.provider, b.name, b.description, b.request_id AS "requestId",
+  b.status, b.type, b.parent_id AS "parentId", b.chain_id AS "chainId", b.chain_position AS "chainPosition", b.checkpoint,
+  b.full_reason AS "fullReason", b.isolated, b.quiesce, b.quiesced, b.freeze_ms AS "freezeMs", b.size_bytes::float8 AS "sizeBytes",
+  b.virtual_size::float8 AS "virtualSize", b.duration_ms AS "durationMs", b.hidden, b.error, b.workflow_id AS "workflowId",
+  b.created_at AS "createdAt", b.started_at AS "startedAt", b.finished_at AS "finishedAt",
+  COALESCE((SELECT json_agg(json_build_object('target', d.target, 'file', d.file, 'sourcePath', d.source_path,
+            'sizeBytes', d.size_bytes::float8, 'virtualSize', d.virtual_size::float8) ORDER BY d.target)
+            FROM backup_disks d WHERE d.backup_id = b.id), '[]') AS disks`;
+
+export function backupRoutes({ pool, temporal }: ApiDeps) {
+  const r = Router();
+
+  /** createBackup: starts the backup workflow; the same requestId for the same VM gives the same backup. */
+  r.post('/backups', async (req, res) => {
+    const body = parse(CreateBackupSchema, req, 'body');
+    const me = caller(req);
+    const allowed = await checkBackupAllowed(pool, { vmId: body.vmId, caller: me, userDriven: true });
+    const backupId = body.requestId ? stableUuid('backup-request', body.vmId, body.requestId) : newId();
+    const workflowId = `backup-${allowed.vm.name}-${backupId}`;
+    await temporal.workflow.start(createBackupWorkflow, {
+      workflowId,
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [{ ...body, backupId, accountId: allowed.vm.accountId ?? null }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      typedSearchAttributes: [
+        { key: SA.VmId, value: body.vmId },
+        { key: SA.BackupId, value: backupId },
+        { key: SA.HostId, value: allowed.vm.hostId },
+        { key: SA.Zone, value: allowed.zoneName },
+        { key: SA.Operation, value: 'backup' },
+      ],
+    });
+    res.status(202).json({ backupId, workflowId });
+  });
+
+  r.get('/backups', async (req, res) => {
+    const q = parse(ListBackupsQuery, req, 'query');
+    const me = caller(req);
+    const { limit, offset } = pageSql(q);
+    const rows = await pool.query(
+      `SELECT ${BACKUP_COLUMNS}, count(*) OVER() AS total FROM backups b JOIN vms v ON v.id = b.vm_id
+       WHERE b.status <> 'Expunged' AND NOT b.hidden AND ($1::uuid IS NULL OR b.account_id = $1) AND ($2::uuid IS NULL OR b.vm_id = $2)
+         AND ($3::uuid IS NULL OR b.zone_id = $3) AND ($4::uuid IS NULL OR b.offering_id = $4) AND ($5::text IS NULL OR b.status = $5)
+         AND ($6::text IS NULL OR b.type = $6)
+       ORDER BY b.created_at DESC LIMIT $7 OFFSET $8`,
+      [me.role === 'admin' ? null : me.accountId, q.vmId ?? null, q.zoneId ?? null, q.offeringId ?? null, q.status ?? null, q.type ?? null, limit, offset],
+    );
+    res.json(listResult(rows.rows.map(({ total, ...b }) => b), Number(rows.rows[0]?.total ?? 0), q));
+  });
+
+  /** One backup; while it runs, with the workflow's phase and the copy's bytes from its heartbeats. */
+  r.get('/backups/:id', async (req, res) => {
+    const { id } = parse(IdParams, req, 'params');
+    const b = await visibleBackup(pool, req, id);
+    const row = (await pool.query(`SELECT ${BACKUP_COLUMNS} FROM backups b JOIN vms v ON v.id = b.vm_id WHERE b.id = $1`, [b.id])).rows[0];
+    if (!['Allocated', 'BackingUp'].includes(row.status) || !row.workflowId) return res.json(row);
+    try {
+      const handle = temporal.workflow.getHandle(row.workflowId);
+      const [phase, desc] = await Promise.all([handle.query(backupProgress), handle.describe()]);
+      const beats = (desc.raw.pendingActivities ?? []).map((a) => a.heartbeatDetails?.payloads?.[0]?.data).filter(Boolean);
+      const details = beats.length ? JSON.parse(Buffer.from(beats[0] as Uint8Array).toString()) : undefined;
+      res.json({ ...row, progress: { ...phase, ...(details ?? {}) } });
+    } catch {
+      res.json(row);
+    }
+  });
+
+  /** deleteBackup: refused while others depend on it, unless forced (then merged into its child first). */
+  r.delete('/backups/:id', async (req, res) => {
+    const { id } = parse(IdParams, req, 'params');
+    const { forced } = parse(DeleteBackupQuery, req, 'query');
+    const b = await visibleBackup(pool, req, id);
+    if (['Allocated', 'BackingUp'].includes(b.status)) throw conflict(`backup ${id} is still being taken`, 'id');
+    const child = await pool.query(`SELECT id FROM backups WHERE parent_id=$1 AND status='BackedUp'`, [id]);
+    if (child.rowCount && !forced) {
+      throw conflict(`backup ${id} has a dependent backup ${child.rows[0].id}; use forced=true to merge it into that backup and delete`, 'forced');
+    }
+    const vm = (await pool.query(`SELECT v.name, v.host_id, z.name AS zone FROM vms v JOIN zones z ON z.id = v.zone_id WHERE v.id=$1`, [b.vm_id])).rows[0];
+    const handle = await temporal.workflow.start(deleteBackupWorkflow, {
+      workflowId: `delete-backup-${vm.name}-${id}`,
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [{ backupId: id, forced }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      typedSearchAttributes: [
+        { key: SA.VmId, value: b.vm_id },
+        { key: SA.BackupId, value: id },
+        { key: SA.HostId, value: vm.host_id },
+        { key: SA.Zone, value: vm.zone },
+        { key: SA.Operation, value: 'delete-backup' },
+      ],
+    });
+    res.status(202).json({ backupId: id, workflowId: handle.workflowId });
+  });
+
+  /** finishBackupChain: the VM's next backup is a full one. */
+  r.post('/vms/:id/finish-backup-chain', async (req, res) => {
+    const { id } = parse(IdParams, req, 'params');
+    const me = caller(req);
+    const up = await pool.query(
+      `UPDATE vms SET chain_break_reason='chain finished by finishBackupChain' WHERE id=$1 AND ($2::uuid IS NULL OR account_id=$2) RETURNING id`,
+      [id, me.role === 'admin' ? null : me.accountId],
+    );
+    if (!up.rowCount) throw notFound('vm', 'id');
+    res.json({ vmId: id, nextBackup: 'FULL' });
+  });
+
+  return r;
+}

@@ -1,0 +1,104 @@
+import { CancellationScope, defineQuery, proxyActivities, setHandler, workflowInfo, ApplicationFailure } from '@temporalio/workflow';
+import type { ControlActivities } from '../activities/control';
+import type { BackupWorkflowInput, ChainDecision } from '../common/schemas/backups';
+import { catalog, onHost } from './activities';
+import { copyRunningVm, copyStoppedVm } from './backupCopy';
+
+export interface BackupProgress { phase: string; type?: 'FULL' | 'INCREMENTAL'; fullReason?: string; error?: string }
+export interface BackupResult { backupId: string; status: string; type?: string; fullReason?: string }
+export const backupProgress = defineQuery<BackupProgress>('progress');
+
+/** Waiting for the VM: retried until the operation holding it finishes (one backup or restore at a time). */
+const vmLock = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '8 hours',
+  retry: { initialInterval: '1s', backoffCoefficient: 1.5, maximumInterval: '10 seconds', nonRetryableErrorTypes: [] },
+});
+
+const errorText = (e: unknown) => (e instanceof Error ? (e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message) : String(e));
+
+/** createBackup: one backup of every disk of a VM, on the host that runs it, into the offering's repository. */
+export async function createBackupWorkflow(input: BackupWorkflowInput): Promise<BackupResult> {
+  const { workflowId } = workflowInfo();
+  const progress: BackupProgress = { phase: 'allocating' };
+  setHandler(backupProgress, () => progress);
+
+  const plan = await catalog.allocateBackup({ ...input, workflowId });
+  if (plan.status === 'BackedUp') return { backupId: input.backupId, status: plan.status };
+
+  progress.phase = 'waiting for the VM';
+  await vmLock.acquireVmLock({ vmId: plan.vm.id, holder: workflowId, operation: 'backup' });
+  const host = onHost(plan.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '10 minutes' });
+  let repoPath: string | undefined;
+  let committed = false;
+  try {
+    if (plan.provider === 'dummy') {
+      await catalog.recordDummyBackup({ backupId: input.backupId, vmId: plan.vm.id });
+      return { backupId: input.backupId, status: 'BackedUp', type: 'FULL' };
+    }
+    progress.phase = 'preparing';
+    repoPath = (await host.mountRepository(plan.repository!)).path;
+    const dom = await host.describeVm({ uuid: plan.vm.id });
+    let chain: ChainDecision = await catalog.planChain({
+      backupId: input.backupId, vmId: plan.vm.id, isolated: input.isolated, provider: plan.provider, chainSize: plan.chainSize,
+    });
+    if (chain.parent) {
+      // libvirt or the disks may have lost the parent's checkpoint (VM redefined, disk replaced, backup deleted).
+      const check = await host.checkpointUsable({ domain: dom.uuid, name: chain.parent.checkpoint, disks: dom.disks.map((d) => ({ target: d.target, path: d.path })) });
+      if (!check.usable) chain = { type: 'FULL', fullReason: `checkpoint ${chain.parent.checkpoint} unusable: ${check.reason}` };
+    }
+    const checkpoint = plan.provider === 'kboss' && !input.isolated ? `backflow-${input.backupId}` : null;
+    Object.assign(progress, { type: chain.type, fullReason: chain.fullReason });
+    await catalog.markBackingUp({
+      backupId: input.backupId, hostId: plan.vm.hostId, type: chain.type, parentId: chain.parent?.id ?? null,
+      chainId: chain.parent?.chainId ?? input.backupId, chainPosition: chain.parent ? chain.parent.chainPosition + 1 : 0,
+      checkpoint, fullReason: chain.fullReason ?? null,
+    });
+    const { dir } = await host.prepareBackupDir({ repoPath, vmUuid: dom.uuid, backupId: input.backupId, domainXml: dom.xml });
+
+    progress.phase = 'copying';
+    const running = dom.state === 'running' || dom.state === 'paused';
+    const copyHost = onHost(plan.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '8 hours', heartbeat: '1 minute' });
+    const copy = { host: copyHost, backupId: input.backupId, dom, dir, chain, checkpoint, quiesce: input.quiesce, freezeGuardSeconds: 60 };
+    const q = running ? await copyRunningVm(copy) : await copyStoppedVm(copy);
+
+    progress.phase = 'committing';
+    const files = await host.commitBackupDir({
+      repoPath, vmUuid: dom.uuid, backupId: input.backupId,
+      disks: dom.disks.map((d) => ({ target: d.target, parentBackupId: chain.parent?.id })),
+    });
+    committed = true;
+    await catalog.markBackedUp({
+      backupId: input.backupId,
+      quiesced: q.quiesced,
+      freezeMs: q.freezeMs,
+      disks: files.map((f) => ({
+        target: f.target, file: f.file, sizeBytes: f.sizeOnDisk, virtualSize: f.virtualSize,
+        sourcePath: dom.disks.find((d) => d.target === f.target)!.path,
+      })),
+    });
+    // Only the newest checkpoint is needed for the next incremental; older ones would pile up in libvirt.
+    if (checkpoint) await host.pruneCheckpoints({ domain: dom.uuid, keep: [checkpoint] });
+    progress.phase = 'done';
+    return { backupId: input.backupId, status: 'BackedUp', type: chain.type, fullReason: chain.fullReason };
+  } catch (err) {
+    progress.phase = 'failed';
+    progress.error = errorText(err);
+    await CancellationScope.nonCancellable(async () => {
+      let cleanedUp = true;
+      if (repoPath) {
+        try {
+          // A folder that is not recorded as BackedUp must not stay where it could be taken for a good backup.
+          await host.discardBackupDir({ repoPath, vmUuid: plan.vm.id, backupId: input.backupId });
+          if (committed) await host.deleteBackupFiles({ repoPath, vmUuid: plan.vm.id, backupId: input.backupId });
+        } catch {
+          cleanedUp = false;
+        }
+      }
+      await catalog.markBackupFailed({ backupId: input.backupId, error: progress.error!, cleanedUp });
+    });
+    throw ApplicationFailure.nonRetryable(`backup ${input.backupId} of ${plan.vm.name} failed: ${progress.error}`, 'BackupFailed');
+  } finally {
+    await CancellationScope.nonCancellable(() => catalog.releaseVmLock({ vmId: plan.vm.id, holder: workflowId }));
+  }
+}

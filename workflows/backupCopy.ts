@@ -1,0 +1,61 @@
+import { CancellationScope } from '@temporalio/workflow';
+import type { ChainDecision } from '../common/schemas/backups';
+import type { DomainInfo } from '../common/schemas/inventory';
+import { onHost } from './activities';
+
+type Host = ReturnType<typeof onHost>;
+
+export interface CopyInput {
+  host: Host;
+  backupId: string;
+  dom: DomainInfo;
+  dir: string;
+  chain: ChainDecision;
+  /** The checkpoint this backup leaves for the next incremental; null for isolated and nas backups. */
+  checkpoint: string | null;
+  quiesce: boolean;
+  freezeGuardSeconds: number;
+}
+
+/**
+ * Running VM: push-mode libvirt backup. With quiesce, the guest is frozen just before the job starts
+ * and thawed as soon as it has started; the thaw runs on every path, cancellation included.
+ */
+export async function copyRunningVm(c: CopyInput): Promise<{ quiesced: boolean; freezeMs: number | null }> {
+  const start = () =>
+    c.host.startLiveBackup({
+      domain: c.dom.uuid,
+      dir: c.dir,
+      disks: c.dom.disks.map((d) => d.target),
+      checkpoint: c.checkpoint ?? undefined,
+      parentCheckpoint: c.chain.parent?.checkpoint,
+    });
+  let quiesced = false;
+  let freezeMs: number | null = null;
+  if (!c.quiesce) await start();
+  else {
+    const token = c.backupId;
+    await c.host.freezeGuest({ domain: c.dom.uuid, token, guardSeconds: c.freezeGuardSeconds });
+    try {
+      await start();
+    } finally {
+      const thaw = await CancellationScope.nonCancellable(() => c.host.thawGuest({ domain: c.dom.uuid, token }));
+      freezeMs = thaw.frozenMs;
+    }
+    quiesced = true;
+  }
+  await c.host.waitLiveBackup({ domain: c.dom.uuid, dir: c.dir, disks: c.dom.disks.map((d) => d.target) });
+  return { quiesced, freezeMs };
+}
+
+/** Stopped VM: copied from its files, incrementals from the qcow2's persistent dirty bitmap. */
+export async function copyStoppedVm(c: CopyInput): Promise<{ quiesced: boolean; freezeMs: number | null }> {
+  await c.host.offlineBackup({
+    domain: c.dom.uuid,
+    dir: c.dir,
+    disks: c.dom.disks.map((d) => ({ target: d.target, path: d.path })),
+    checkpoint: c.checkpoint ?? undefined,
+    parentCheckpoint: c.chain.parent?.checkpoint,
+  });
+  return { quiesced: false, freezeMs: null };
+}

@@ -1,0 +1,42 @@
+import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { ControlActivities } from '../activities/control';
+import { catalog, onHost } from './activities';
+
+const vmLock = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '8 hours',
+  retry: { initialInterval: '1s', backoffCoefficient: 1.5, maximumInterval: '10 seconds' },
+});
+
+/**
+ * deleteBackup. A backup others depend on is only deleted with forced, and then its data is first
+ * merged into its child, so every remaining backup stays restorable; only then are its files removed.
+ */
+export async function deleteBackupWorkflow(input: { backupId: string; forced: boolean }): Promise<{ backupId: string; merged: string | null }> {
+  const { workflowId } = workflowInfo();
+  const plan = await catalog.planBackupDeletion(input);
+  if (plan.status === 'Expunged') return { backupId: input.backupId, merged: null };
+  await vmLock.acquireVmLock({ vmId: plan.vmId, holder: workflowId, operation: 'delete backup' });
+  try {
+    // Planned again under the lock: a backup may have finished meanwhile.
+    const p = await catalog.planBackupDeletion(input);
+    if (p.provider !== 'dummy' && p.repository) {
+      const host = onHost(p.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '4 hours', heartbeat: '1 minute' });
+      const { path: repoPath } = await host.mountRepository(p.repository);
+      if (p.childId) {
+        await host.mergeIntoChild({
+          repoPath, vmUuid: p.vmId, backupId: p.backupId, childBackupId: p.childId, grandParentBackupId: p.parentId, targets: p.targets,
+        });
+      }
+      await catalog.applyBackupDeletion({ backupId: p.backupId });
+      await host.deleteBackupFiles({ repoPath, vmUuid: p.vmId, backupId: p.backupId });
+    } else {
+      await catalog.applyBackupDeletion({ backupId: p.backupId });
+    }
+    // The VM's newest checkpoint belonged to this backup: the next backup cannot chain onto it.
+    if (p.isChainHead) await catalog.breakChain({ vmId: p.vmId, reason: `the chain's latest backup ${p.backupId} was deleted` });
+    return { backupId: p.backupId, merged: p.childId };
+  } finally {
+    await CancellationScope.nonCancellable(() => catalog.releaseVmLock({ vmId: plan.vmId, holder: workflowId }));
+  }
+}
