@@ -1,52 +1,40 @@
-import { CancellationScope, defineQuery, proxyActivities, setHandler, workflowInfo, ApplicationFailure } from '@temporalio/workflow';
-import type { ControlActivities } from '../activities/control';
-import type { BackupWorkflowInput, ChainDecision } from '../common/schemas/backups';
+import { ApplicationFailure, CancellationScope, defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { BackupPlan, BackupWorkflowInput, ChainDecision } from '../common/schemas/backups';
 import { catalog, onHost } from './activities';
 import { copyRunningVm, copyStoppedVm } from './backupCopy';
+import { errorText } from './errors';
+import { withVmLocks } from './vmLock';
 
 export interface BackupProgress { phase: string; type?: 'FULL' | 'INCREMENTAL'; fullReason?: string; error?: string }
 export interface BackupResult { backupId: string; status: string; type?: string; fullReason?: string }
 export const backupProgress = defineQuery<BackupProgress>('progress');
 
-/** Waiting for the VM: retried until the operation holding it finishes (one backup or restore at a time). */
-const vmLock = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '30 seconds',
-  scheduleToCloseTimeout: '8 hours',
-  retry: { initialInterval: '1s', backoffCoefficient: 1.5, maximumInterval: '10 seconds', nonRetryableErrorTypes: [] },
-});
-
-const errorText = (e: unknown) => (e instanceof Error ? (e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message) : String(e));
-
 /** createBackup: one backup of every disk of a VM, on the host that runs it, into the offering's repository. */
 export async function createBackupWorkflow(input: BackupWorkflowInput): Promise<BackupResult> {
-  const { workflowId } = workflowInfo();
   const progress: BackupProgress = { phase: 'allocating' };
   setHandler(backupProgress, () => progress);
 
-  const plan = await catalog.allocateBackup({ ...input, workflowId });
+  const plan = await catalog.allocateBackup({ ...input, workflowId: workflowInfo().workflowId });
   if (plan.status === 'BackedUp') return { backupId: input.backupId, status: plan.status };
-
   progress.phase = 'waiting for the VM';
-  await vmLock.acquireVmLock({ vmId: plan.vm.id, holder: workflowId, operation: 'backup' });
-  const host = onHost(plan.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '10 minutes' });
-  let repoPath: string | undefined;
-  let committed = false;
-  try {
+  return withVmLocks([plan.vm.id], 'backup', async () => {
     if (plan.provider === 'dummy') {
       await catalog.recordDummyBackup({ backupId: input.backupId, vmId: plan.vm.id });
       return { backupId: input.backupId, status: 'BackedUp', type: 'FULL' };
     }
+    return takeBackup(plan, input, progress);
+  });
+}
+
+async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress: BackupProgress): Promise<BackupResult> {
+  const host = onHost(plan.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '10 minutes' });
+  let repoPath: string | undefined;
+  let committed = false;
+  try {
     progress.phase = 'preparing';
     repoPath = (await host.mountRepository(plan.repository!)).path;
     const dom = await host.describeVm({ uuid: plan.vm.id });
-    let chain: ChainDecision = await catalog.planChain({
-      backupId: input.backupId, vmId: plan.vm.id, isolated: input.isolated, provider: plan.provider, chainSize: plan.chainSize,
-    });
-    if (chain.parent) {
-      // libvirt or the disks may have lost the parent's checkpoint (VM redefined, disk replaced, backup deleted).
-      const check = await host.checkpointUsable({ domain: dom.uuid, name: chain.parent.checkpoint, disks: dom.disks.map((d) => ({ target: d.target, path: d.path })) });
-      if (!check.usable) chain = { type: 'FULL', fullReason: `checkpoint ${chain.parent.checkpoint} unusable: ${check.reason}` };
-    }
+    const chain = await decideChain(plan, input, host, dom);
     const checkpoint = plan.provider === 'kboss' && !input.isolated ? `backflow-${input.backupId}` : null;
     Object.assign(progress, { type: chain.type, fullReason: chain.fullReason });
     await catalog.markBackingUp({
@@ -57,9 +45,9 @@ export async function createBackupWorkflow(input: BackupWorkflowInput): Promise<
     const { dir } = await host.prepareBackupDir({ repoPath, vmUuid: dom.uuid, backupId: input.backupId, domainXml: dom.xml });
 
     progress.phase = 'copying';
-    const running = dom.state === 'running' || dom.state === 'paused';
     const copyHost = onHost(plan.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '8 hours', heartbeat: '1 minute' });
     const copy = { host: copyHost, backupId: input.backupId, dom, dir, chain, checkpoint, quiesce: input.quiesce, freezeGuardSeconds: 60 };
+    const running = dom.state === 'running' || dom.state === 'paused';
     const q = running ? await copyRunningVm(copy) : await copyStoppedVm(copy);
 
     progress.phase = 'committing';
@@ -69,9 +57,7 @@ export async function createBackupWorkflow(input: BackupWorkflowInput): Promise<
     });
     committed = true;
     await catalog.markBackedUp({
-      backupId: input.backupId,
-      quiesced: q.quiesced,
-      freezeMs: q.freezeMs,
+      backupId: input.backupId, quiesced: q.quiesced, freezeMs: q.freezeMs,
       disks: files.map((f) => ({
         target: f.target, file: f.file, sizeBytes: f.sizeOnDisk, virtualSize: f.virtualSize,
         sourcePath: dom.disks.find((d) => d.target === f.target)!.path,
@@ -98,7 +84,23 @@ export async function createBackupWorkflow(input: BackupWorkflowInput): Promise<
       await catalog.markBackupFailed({ backupId: input.backupId, error: progress.error!, cleanedUp });
     });
     throw ApplicationFailure.nonRetryable(`backup ${input.backupId} of ${plan.vm.name} failed: ${progress.error}`, 'BackupFailed');
-  } finally {
-    await CancellationScope.nonCancellable(() => catalog.releaseVmLock({ vmId: plan.vm.id, holder: workflowId }));
   }
+}
+
+/** The catalog proposes full or incremental; the host confirms the parent's checkpoint still exists. */
+async function decideChain(
+  plan: BackupPlan,
+  input: BackupWorkflowInput,
+  host: ReturnType<typeof onHost>,
+  dom: { uuid: string; disks: { target: string; path: string }[] },
+): Promise<ChainDecision> {
+  const chain = await catalog.planChain({
+    backupId: input.backupId, vmId: plan.vm.id, isolated: input.isolated, provider: plan.provider, chainSize: plan.chainSize,
+  });
+  if (!chain.parent) return chain;
+  // libvirt or the disks may have lost it: VM redefined, disk replaced, backup deleted.
+  const check = await host.checkpointUsable({
+    domain: dom.uuid, name: chain.parent.checkpoint, disks: dom.disks.map((d) => ({ target: d.target, path: d.path })),
+  });
+  return check.usable ? chain : { type: 'FULL', fullReason: `checkpoint ${chain.parent.checkpoint} unusable: ${check.reason}` };
 }

@@ -1,23 +1,14 @@
-import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { ControlActivities } from '../activities/control';
 import { catalog, onHost } from './activities';
-
-const vmLock = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '30 seconds',
-  scheduleToCloseTimeout: '8 hours',
-  retry: { initialInterval: '1s', backoffCoefficient: 1.5, maximumInterval: '10 seconds' },
-});
+import { withVmLocks } from './vmLock';
 
 /**
  * deleteBackup. A backup others depend on is only deleted with forced, and then its data is first
  * merged into its child, so every remaining backup stays restorable; only then are its files removed.
  */
 export async function deleteBackupWorkflow(input: { backupId: string; forced: boolean }): Promise<{ backupId: string; merged: string | null }> {
-  const { workflowId } = workflowInfo();
   const plan = await catalog.planBackupDeletion(input);
   if (plan.status === 'Expunged') return { backupId: input.backupId, merged: null };
-  await vmLock.acquireVmLock({ vmId: plan.vmId, holder: workflowId, operation: 'delete backup' });
-  try {
+  return withVmLocks([plan.vmId], 'delete backup', async () => {
     // Planned again under the lock: a backup may have finished meanwhile.
     const p = await catalog.planBackupDeletion(input);
     if (p.provider !== 'dummy' && p.repository) {
@@ -36,7 +27,5 @@ export async function deleteBackupWorkflow(input: { backupId: string; forced: bo
     // The VM's newest checkpoint belonged to this backup: the next backup cannot chain onto it.
     if (p.isChainHead) await catalog.breakChain({ vmId: p.vmId, reason: `the chain's latest backup ${p.backupId} was deleted` });
     return { backupId: p.backupId, merged: p.childId };
-  } finally {
-    await CancellationScope.nonCancellable(() => catalog.releaseVmLock({ vmId: plan.vmId, holder: workflowId }));
-  }
+  });
 }

@@ -3,3 +3,6 @@ export * from './hostInventory';
 export * from './backup';
 export * from './deleteBackup';
 export * from './deleteVmBackups';
+export * from './restore';
+export * from './restoreVolume';
+export * from './createVmFromBackup';

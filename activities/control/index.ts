@@ -4,6 +4,7 @@ import { createBackupActivities } from './backups';
 import { createBackupDeletionActivities } from './backupDeletion';
 import { createHostActivities } from './hosts';
 import { createInventoryActivities } from './inventory';
+import { createRestoreActivities } from './restores';
 import { createVmLockActivities } from './vmLocks';
 
 /** Every catalog activity, bound to one pool; the control worker registers these. */
@@ -13,6 +14,7 @@ export function createControlActivities(pool: Pool, temporal?: Client) {
     ...createInventoryActivities(pool),
     ...createBackupActivities(pool),
     ...createBackupDeletionActivities(pool),
+    ...createRestoreActivities(pool),
     ...createVmLockActivities(pool, temporal),
   };
 }

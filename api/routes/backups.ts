@@ -86,6 +86,13 @@ export function backupRoutes({ pool, temporal }: ApiDeps) {
     const { forced } = parse(DeleteBackupQuery, req, 'query');
     const b = await visibleBackup(pool, req, id);
     if (['Allocated', 'BackingUp'].includes(b.status)) throw conflict(`backup ${id} is still being taken`, 'id');
+    // A restore reads this backup's chain: neither it nor a backup it depends on may go meanwhile.
+    const restoring = await pool.query(
+      `SELECT r.id FROM restores r JOIN backups rb ON rb.id = r.backup_id JOIN backups b ON b.id = $1
+       WHERE r.status IN ('Running','Consolidating') AND rb.chain_id = b.chain_id LIMIT 1`,
+      [id],
+    );
+    if (restoring.rowCount) throw conflict(`backup ${id} is being restored (restore ${restoring.rows[0].id}); delete it when that is done`, 'id');
     const child = await pool.query(`SELECT id FROM backups WHERE parent_id=$1 AND status='BackedUp'`, [id]);
     if (child.rowCount && !forced) {
       throw conflict(`backup ${id} has a dependent backup ${child.rows[0].id}; use forced=true to merge it into that backup and delete`, 'forced');

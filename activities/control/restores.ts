@@ -1,0 +1,98 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { Pool } from 'pg';
+import { inTransaction } from '../../common/db';
+import type { DomainInfo } from '../../common/schemas/inventory';
+import type { RestorePlan, RestoreWorkflowInput } from '../../common/schemas/restores';
+import { catalogState } from './inventory';
+
+const VM_SQL = `SELECT v.id, v.name, v.host_id AS "hostId", h.task_queue AS "hostTaskQueue" FROM vms v JOIN hosts h ON h.id = v.host_id WHERE v.id = $1`;
+
+export function createRestoreActivities(pool: Pool) {
+  return {
+    /** Records the restore (once) and reads the backup, its files and the VMs involved. */
+    async planRestore(input: RestoreWorkflowInput & { workflowId: string }): Promise<RestorePlan> {
+      const b = (
+        await pool.query(
+          `SELECT b.id, b.vm_id, b.account_id, b.status, b.created_at, r.id AS repo_id, r.type, r.address, r.mount_options
+           FROM backups b LEFT JOIN backup_repositories r ON r.id = b.repository_id WHERE b.id = $1`,
+          [input.backupId],
+        )
+      ).rows[0];
+      if (!b) throw ApplicationFailure.nonRetryable(`backup ${input.backupId} not found`, 'NotFound');
+      if (b.status !== 'BackedUp') throw ApplicationFailure.nonRetryable(`backup ${input.backupId} is ${b.status}, not BackedUp`, 'NotRestorable');
+      if (!b.repo_id) throw ApplicationFailure.nonRetryable(`backup ${input.backupId} has no files to restore (dummy provider)`, 'NotRestorable');
+      const disks = (
+        await pool.query(`SELECT target, file, source_path AS "sourcePath", virtual_size::float8 AS "virtualSize" FROM backup_disks WHERE backup_id=$1 ORDER BY target`, [b.id])
+      ).rows;
+      const sourceVm = (await pool.query(VM_SQL, [b.vm_id])).rows[0];
+      const targetVm = input.targetVmId ? (await pool.query(VM_SQL, [input.targetVmId])).rows[0] : sourceVm;
+      if (!targetVm) throw ApplicationFailure.nonRetryable(`VM ${input.targetVmId} not found`, 'NotFound');
+      await pool.query(
+        `INSERT INTO restores (id, backup_id, source_vm_id, target_vm_id, account_id, mode, quick, volume_target, new_vm_name, workflow_id, request_id, phase)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'planned') ON CONFLICT (id) DO NOTHING`,
+        [input.restoreId, b.id, b.vm_id, input.mode === 'new_vm' ? null : targetVm.id, input.accountId, input.mode, input.quick,
+          input.volumeTarget ?? null, input.newVmName ?? null, input.workflowId, input.requestId ?? null],
+      );
+      const status = (await pool.query(`SELECT status FROM restores WHERE id=$1`, [input.restoreId])).rows[0].status;
+      return {
+        restoreId: input.restoreId,
+        status,
+        backup: { id: b.id, vmId: b.vm_id, accountId: b.account_id, createdAt: new Date(b.created_at).toISOString() },
+        disks,
+        repository: { id: b.repo_id, type: b.type, address: b.address, mountOptions: b.mount_options ?? '' },
+        sourceVm,
+        targetVm,
+      };
+    },
+
+    async setRestorePhase(input: { restoreId: string; phase: string; status?: 'Running' | 'Consolidating'; vmRunning?: boolean }): Promise<void> {
+      await pool.query(
+        `UPDATE restores SET phase=$2, status=COALESCE($3, status), running_at=CASE WHEN $4 THEN COALESCE(running_at, now()) ELSE running_at END
+         WHERE id=$1 AND status NOT IN ('Succeeded','Failed')`,
+        [input.restoreId, input.phase, input.status ?? null, input.vmRunning ?? false],
+      );
+    },
+
+    async finishRestore(input: { restoreId: string; bytes: number; targetVmId?: string }): Promise<void> {
+      await pool.query(
+        `UPDATE restores SET status='Succeeded', phase='done', bytes=$2, target_vm_id=COALESCE($3, target_vm_id), finished_at=now(),
+                duration_ms=(EXTRACT(EPOCH FROM (now() - created_at)) * 1000)::int
+         WHERE id=$1 AND status <> 'Succeeded'`,
+        [input.restoreId, input.bytes, input.targetVmId ?? null],
+      );
+    },
+
+    async failRestore(input: { restoreId: string; error: string }): Promise<void> {
+      await pool.query(
+        `UPDATE restores SET status='Failed', error=$2, finished_at=now(), duration_ms=(EXTRACT(EPOCH FROM (now() - created_at)) * 1000)::int
+         WHERE id=$1 AND status <> 'Succeeded'`,
+        [input.restoreId, input.error.slice(0, 4000)],
+      );
+    },
+
+    /** Shows a VM as being restored, or back in the state its host reports. */
+    async setVmState(input: { vmId: string; state: string }): Promise<void> {
+      await pool.query(`UPDATE vms SET state=$2, updated_at=now() WHERE id=$1`, [input.vmId, input.state]);
+    },
+
+    /** Records one domain as its host reports it (a VM just restored or created), owned by accountId. */
+    async recordDomain(input: { hostId: string; domain: DomainInfo; accountId: string | null }): Promise<void> {
+      await inTransaction(pool, async (c) => {
+        const d = input.domain;
+        await c.query(
+          `INSERT INTO vms (id, name, host_id, zone_id, state, has_agent, account_id)
+           SELECT $1,$2,$3,h.zone_id,$4,$5,$6 FROM hosts h WHERE h.id = $3
+           ON CONFLICT (id) DO UPDATE SET name=$2, host_id=$3, state=$4, has_agent=$5, removed_at=NULL, updated_at=now(),
+             account_id=COALESCE(vms.account_id, EXCLUDED.account_id)`,
+          [d.uuid, d.name, input.hostId, catalogState(d.state), d.hasAgentChannel, input.accountId],
+        );
+        await c.query(`DELETE FROM vm_disks WHERE vm_id=$1`, [d.uuid]);
+        for (const disk of d.disks) {
+          await c.query(`INSERT INTO vm_disks (vm_id, target, path, format, virtual_size) VALUES ($1,$2,$3,$4,$5)`, [
+            d.uuid, disk.target, disk.path, disk.format, disk.virtualSize,
+          ]);
+        }
+      });
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import type { RepositoryRef } from './backups';
+
+const RequestId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and . _ : - (1 to 128)');
+
+/** restoreBackup: every disk of the VM back to the backup's point, in place (or by quick restore). */
+export const RestoreBackupSchema = z.object({ quickRestore: z.boolean().default(false), requestId: RequestId.optional() }).strict();
+
+/** restoreVolumeFromBackupAndAttachToVM. */
+export const RestoreVolumeSchema = z
+  .object({
+    volumeTarget: z.string().regex(/^[a-z]{2,3}[a-z]{1,2}$/, 'a disk target such as vda'),
+    vmId: z.guid(),
+    quickRestore: z.boolean().default(false),
+    requestId: RequestId.optional(),
+  })
+  .strict();
+
+/** createVMFromBackup. */
+export const CreateVmFromBackupSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, . _ - (1 to 63)'),
+    requestId: RequestId.optional(),
+  })
+  .strict();
+
+export const RestoreMode = z.enum(['in_place', 'quick', 'volume', 'new_vm']);
+export type RestoreModeT = z.infer<typeof RestoreMode>;
+
+export const ListRestoresQuery = z.object({
+  backupId: z.guid().optional(),
+  vmId: z.guid().optional(),
+  status: z.enum(['Running', 'Consolidating', 'Succeeded', 'Failed']).optional(),
+  page: z.coerce.number().int().min(1).default(1),
+  pageSize: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+export interface RestoreWorkflowInput {
+  restoreId: string;
+  backupId: string;
+  mode: RestoreModeT;
+  quick: boolean;
+  targetVmId?: string;
+  volumeTarget?: string;
+  newVmName?: string;
+  accountId: string | null;
+  requestId?: string;
+}
+
+export interface RestorePlanVm { id: string; name: string; hostId: string; hostTaskQueue: string }
+export interface RestorePlan {
+  restoreId: string;
+  status: string;
+  backup: { id: string; vmId: string; accountId: string | null; createdAt: string };
+  disks: { target: string; file: string; sourcePath: string; virtualSize: number }[];
+  repository: RepositoryRef;
+  sourceVm: RestorePlanVm;
+  /** The VM that receives the data: the source VM, or another one for volume restores. */
+  targetVm: RestorePlanVm;
+}

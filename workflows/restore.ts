@@ -1,0 +1,102 @@
+import { ApplicationFailure, CancellationScope, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { RestorePlan, RestoreWorkflowInput } from '../common/schemas/restores';
+import { catalog } from './activities';
+import { consolidateDisks, consolidateUntilDone } from './consolidate';
+import { errorText } from './errors';
+import { Host, refreshVm, RestoreProgress, restoreHosts, restoreProgress, RestoreResult } from './restoreCommon';
+import { withVmLocks } from './vmLock';
+
+/**
+ * restoreBackup: every disk of the VM back to the backup's point, in place. The VM must be stopped.
+ * Plain: each disk's chain is flattened into a new file beside the volume and swapped in only once all
+ * are complete and checked. Quick: each disk becomes an overlay on the backup, the VM starts at once,
+ * and the data is pulled in while it runs.
+ */
+export async function restoreBackupWorkflow(input: RestoreWorkflowInput): Promise<RestoreResult> {
+  const progress: RestoreProgress = { phase: 'planning' };
+  setHandler(restoreProgress, () => progress);
+  const plan = await catalog.planRestore({ ...input, workflowId: workflowInfo().workflowId });
+  if (plan.status === 'Succeeded') return { restoreId: input.restoreId, status: plan.status, vmId: plan.targetVm.id };
+  progress.phase = 'waiting for the VM';
+  return withVmLocks([plan.targetVm.id], 'restore', () => restoreInPlace(plan, input, progress));
+}
+
+async function restoreInPlace(plan: RestorePlan, input: RestoreWorkflowInput, progress: RestoreProgress): Promise<RestoreResult> {
+  const { host, long } = restoreHosts(plan);
+  const vmId = plan.targetVm.id;
+  let targets: { target: string; file: string; path: string }[] = [];
+  const vmState = { started: false };
+  await catalog.setVmState({ vmId, state: 'Restoring' });
+  try {
+    progress.phase = 'preparing';
+    const { path: repoPath } = await host.mountRepository(plan.repository);
+    const xml = await host.readBackupDomainXml({ repoPath, vmUuid: plan.backup.vmId, backupId: plan.backup.id });
+    await host.ensureDomainDefined({ uuid: vmId, xml });
+    const dom = await host.describeVm({ uuid: vmId });
+    if (dom.state !== 'shut off') {
+      throw ApplicationFailure.nonRetryable(`VM ${dom.name} is ${dom.state}: stop it before restoring in place`, 'VmRunning');
+    }
+    targets = plan.disks.map((d) => {
+      const disk = dom.disks.find((x) => x.target === d.target);
+      if (!disk) throw ApplicationFailure.nonRetryable(`VM ${dom.name} has no disk ${d.target} any more`, 'DiskMissing');
+      return { target: d.target, file: d.file, path: disk.path };
+    });
+
+    if (input.quick) await quickRestore(plan, host, long, repoPath, targets, progress, vmState);
+    else await plainRestore(plan, host, long, repoPath, targets, progress);
+
+    // The restored disks carry none of the old dirty bitmaps: the next backup starts a new chain.
+    await host.pruneCheckpoints({ domain: vmId, keep: [] });
+    await catalog.breakChain({ vmId: plan.backup.vmId, reason: `restored from backup ${plan.backup.id}` });
+    await catalog.finishRestore({ restoreId: input.restoreId, bytes: plan.disks.reduce((s, d) => s + d.virtualSize, 0) });
+    progress.phase = 'done';
+    return { restoreId: input.restoreId, status: 'Succeeded', vmId };
+  } catch (err) {
+    progress.phase = 'failed';
+    progress.error = errorText(err);
+    await CancellationScope.nonCancellable(async () => {
+      // Before the VM ran from the backup, the old disks go back untouched; after, they stay replaced.
+      if (targets.length && !vmState.started) {
+        const targetPaths = targets.map((t) => t.path);
+        if (input.quick) for (const t of targetPaths) await host.abortQuickRestoreDisk({ targetPath: t, restoreId: input.restoreId });
+        else await host.abortRestore({ targetPaths, restoreId: input.restoreId });
+      }
+      await catalog.failRestore({ restoreId: input.restoreId, error: progress.error! });
+    });
+    throw ApplicationFailure.nonRetryable(`restore of backup ${plan.backup.id} failed: ${progress.error}`, 'RestoreFailed');
+  } finally {
+    await refreshVm(host, plan.targetVm.hostId, vmId, null);
+  }
+}
+
+async function plainRestore(
+  plan: RestorePlan, host: Host, long: Host, repoPath: string, targets: { target: string; file: string; path: string }[], progress: RestoreProgress,
+) {
+  progress.phase = 'copying';
+  const tmpPaths: string[] = [];
+  for (const t of targets) {
+    progress.disk = t.target;
+    tmpPaths.push((await long.flattenBackupDisk({ repoPath, file: t.file, targetPath: t.path, restoreId: plan.restoreId })).tmpPath);
+  }
+  // Only now, with every disk complete and checked, are the volumes replaced.
+  progress.phase = 'swapping';
+  for (const [i, t] of targets.entries()) await host.swapInRestoredDisk({ tmpPath: tmpPaths[i], targetPath: t.path, restoreId: plan.restoreId });
+  await host.finishRestore({ targetPaths: targets.map((t) => t.path), restoreId: plan.restoreId });
+}
+
+/** vmState.started turns true once the VM runs from the backup: from then on there is no going back. */
+async function quickRestore(
+  plan: RestorePlan, host: Host, long: Host, repoPath: string, targets: { target: string; file: string; path: string }[],
+  progress: RestoreProgress, vmState: { started: boolean },
+): Promise<void> {
+  progress.phase = 'overlaying';
+  for (const t of targets) await host.prepareQuickRestoreDisk({ repoPath, file: t.file, targetPath: t.path, restoreId: plan.restoreId });
+  await host.startDomain({ domain: plan.targetVm.id });
+  vmState.started = true;
+  progress.phase = 'consolidating';
+  await catalog.setRestorePhase({ restoreId: plan.restoreId, phase: 'consolidating', status: 'Consolidating', vmRunning: true });
+  await catalog.setVmState({ vmId: plan.targetVm.id, state: 'Running' });
+  await consolidateUntilDone(progress, () => consolidateDisks(host, long, plan.targetVm.id, targets, (d) => (progress.disk = d)));
+  await host.finishRestore({ targetPaths: targets.map((t) => t.path), restoreId: plan.restoreId });
+  await host.unmountRepository({ id: plan.repository.id });
+}
