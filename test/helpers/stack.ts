@@ -1,4 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Client } from '@temporalio/client';
@@ -13,7 +16,7 @@ import { SEARCH_ATTRIBUTES } from '../../common/temporal';
 import { hostFacts } from '../../workers/hostFacts';
 import { announceHost, createControlWorker, createHostWorker } from '../../workers/wiring';
 import { createTestDatabase } from './database';
-import { TEMPORAL_BIN } from './paths';
+import { REPO, TEMPORAL_BIN } from './paths';
 
 /**
  * The whole service for one test file, on real parts: a Temporal dev server, a fresh PostgreSQL
@@ -29,6 +32,8 @@ export interface Stack {
   api: <T = any>(method: string, path: string, opts?: { key?: string | null; body?: unknown; rawBody?: string }) => Promise<{ status: number; body: T }>;
   restartHostWorker: () => Promise<void>;
   stopHostWorker: () => Promise<void>;
+  /** With hostWorker 'process': SIGKILL, as a crash of the host worker would. */
+  killHostWorker: () => Promise<void>;
   stop: () => Promise<void>;
 }
 
@@ -41,7 +46,13 @@ function quietRuntime() {
   }
 }
 
-export async function startStack(opts: { inventoryIntervalSeconds?: number } = {}): Promise<Stack> {
+export interface StackOptions {
+  inventoryIntervalSeconds?: number;
+  /** 'process' runs the built host worker (dist/workers/host.js) as a child process, so a test can kill it. */
+  hostWorker?: 'in-process' | 'process';
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   quietRuntime();
   const db = await createTestDatabase();
   const pool = createPool(db.url);
@@ -57,15 +68,37 @@ export async function startStack(opts: { inventoryIntervalSeconds?: number } = {
   const facts = hostFacts({ ...process.env, BACKFLOW_HOST_NAME: `testhost-${randomBytes(3).toString('hex')}` });
   let host: Worker | undefined;
   let hostRun: Promise<void> | undefined;
+  let child: ChildProcess | undefined;
   const startHost = async () => {
+    if (opts.hostWorker === 'process') {
+      child = spawnHostWorker(env.address, namespace, facts, opts.inventoryIntervalSeconds ?? 3600);
+      await eventually(async () => (await pollerCount(env.client, facts.taskQueue)) > 0, 60_000);
+      return;
+    }
     host = await createHostWorker({ connection: env.nativeConnection, namespace, facts });
     hostRun = host.run();
     await announceHost(env.client, facts, opts.inventoryIntervalSeconds ?? 3600);
   };
   const stopHostWorker = async () => {
+    if (child) {
+      const c = child;
+      child = undefined;
+      if (c.exitCode === null) {
+        c.kill('SIGTERM');
+        await new Promise((r) => c.once('exit', r));
+      }
+      return;
+    }
     if (host && host.getState() === 'RUNNING') host.shutdown();
     await hostRun;
     host = undefined;
+  };
+  const killHostWorker = async () => {
+    const c = child;
+    if (!c) throw new Error('killHostWorker needs hostWorker: process');
+    child = undefined;
+    c.kill('SIGKILL');
+    if (c.exitCode === null) await new Promise((r) => c.once('exit', r));
   };
   await startHost();
 
@@ -89,6 +122,7 @@ export async function startStack(opts: { inventoryIntervalSeconds?: number } = {
   return {
     pool, env, client: env.client, facts, apiUrl, adminKey, api,
     stopHostWorker,
+    killHostWorker,
     restartHostWorker: async () => {
       await stopHostWorker();
       await startHost();
@@ -121,4 +155,32 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ti
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${last}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** The built host worker, as operators run it; its output goes to .state/logs/test-host-worker.log. */
+function spawnHostWorker(address: string, namespace: string, facts: HostFacts, intervalSeconds: number): ChildProcess {
+  mkdirSync(path.join(REPO, '.state/logs'), { recursive: true });
+  const log = openSync(path.join(REPO, '.state/logs/test-host-worker.log'), 'a');
+  return spawn('node', [path.join(REPO, 'dist/workers/host.js')], {
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: address,
+      TEMPORAL_NAMESPACE: namespace,
+      BACKFLOW_HOST_NAME: facts.name,
+      BACKFLOW_HOST_ID: facts.id,
+      BACKFLOW_ZONE: facts.zone,
+      BACKFLOW_INVENTORY_INTERVAL: String(intervalSeconds),
+    },
+    stdio: ['ignore', log, log],
+  });
+}
+
+async function pollerCount(client: Client, taskQueue: string): Promise<number> {
+  const { temporal } = await import('@temporalio/proto');
+  const r = await client.workflowService.describeTaskQueue({
+    namespace: client.options.namespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+  });
+  return r.pollers?.length ?? 0;
 }
