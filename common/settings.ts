@@ -60,6 +60,14 @@ export const SETTINGS = {
     schema: int(-1, 10_000), default: 8, type: 'integer', min: -1, max: 10_000, unit: 'backups', scopes: GZA,
     description: 'Backups in a chain (a full and its incrementals) before a new full: 1 means always full, below 1 unlimited.',
   }),
+  'backup.quiesce.freeze.guard': def({
+    schema: int(5, 3600), default: 60, type: 'integer', min: 5, max: 3600, unit: 's', scopes: GZ,
+    description: 'Longest a guest stays frozen for a quiesced backup: a guard on the host thaws it then, even if the host worker died.',
+  }),
+  'backup.quickrestore.pull.rate.limit': def({
+    schema: int(0, 1_000_000), default: 0, type: 'integer', min: 0, max: 1_000_000, unit: 'MiB/s', scopes: GZ,
+    description: "Bandwidth of quick restore's live consolidation (blockpull), to spare the VM's I/O; 0 is none.",
+  }),
   'backup.compression.task.enabled': def({
     schema: bool(), default: true, type: 'boolean', unit: null, scopes: GZ,
     description: 'Whether backups of offerings with compression are compressed after they are taken.',

@@ -46,7 +46,7 @@ async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress
 
     progress.phase = 'copying';
     const copyHost = onHost(plan.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '8 hours', heartbeat: '1 minute' });
-    const copy = { host: copyHost, backupId: input.backupId, dom, dir, chain, checkpoint, quiesce: input.quiesce, freezeGuardSeconds: 60 };
+    const copy = { host: copyHost, backupId: input.backupId, dom, dir, chain, checkpoint, quiesce: input.quiesce, freezeGuardSeconds: plan.freezeGuardSeconds };
     const running = dom.state === 'running' || dom.state === 'paused';
     const q = running ? await copyRunningVm(copy) : await copyStoppedVm(copy);
 

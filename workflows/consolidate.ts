@@ -7,13 +7,15 @@ import type { Host } from './restoreCommon';
  * the VM runs that is a live blockpull; if it is stopped, or stops or crashes meanwhile, the same
  * disk is finished offline. Either way no disk is left backed by a repository file.
  */
-export async function consolidateDisks(host: Host, long: Host, domain: string, disks: { target: string; path: string }[], onDisk: (t: string) => void) {
+export async function consolidateDisks(
+  host: Host, long: Host, domain: string, disks: { target: string; path: string }[], bandwidthMiB: number, onDisk: (t: string) => void,
+) {
   for (const d of disks) {
     onDisk(d.target);
     let pulledLive = false;
     if (await host.domainIsRunning({ domain })) {
       try {
-        await long.pullDisk({ domain, target: d.target });
+        await long.pullDisk({ domain, target: d.target, bandwidthMiB });
         pulledLive = true;
       } catch (err) {
         if (!isDomainStopped(err)) throw err;

@@ -96,7 +96,7 @@ async function quickRestore(
   progress.phase = 'consolidating';
   await catalog.setRestorePhase({ restoreId: plan.restoreId, phase: 'consolidating', status: 'Consolidating', vmRunning: true });
   await catalog.setVmState({ vmId: plan.targetVm.id, state: 'Running' });
-  await consolidateUntilDone(progress, () => consolidateDisks(host, long, plan.targetVm.id, targets, (d) => (progress.disk = d)));
+  await consolidateUntilDone(progress, () => consolidateDisks(host, long, plan.targetVm.id, targets, plan.pullRateLimitMiB, (d) => (progress.disk = d)));
   await host.finishRestore({ targetPaths: targets.map((t) => t.path), restoreId: plan.restoreId });
   await host.unmountRepository({ id: plan.repository.id });
 }

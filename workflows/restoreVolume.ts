@@ -37,7 +37,7 @@ export async function restoreVolumeWorkflow(input: RestoreWorkflowInput): Promis
         progress.phase = 'consolidating';
         await catalog.setRestorePhase({ restoreId: input.restoreId, phase: 'consolidating', status: 'Consolidating', vmRunning: true });
         const path = newPath;
-        await consolidateUntilDone(progress, () => consolidateDisks(host, long, vmId, [{ target, path }], (d) => (progress.disk = d)));
+        await consolidateUntilDone(progress, () => consolidateDisks(host, long, vmId, [{ target, path }], plan.pullRateLimitMiB, (d) => (progress.disk = d)));
         await host.unmountRepository({ id: plan.repository.id });
       } else {
         progress.phase = 'copying';

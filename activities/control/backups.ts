@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { inTransaction } from '../../common/db';
-import { resolveSetting } from '../../common/settings';
+import { resolveSettings } from '../../common/settings';
 import type { BackupDiskRecord, BackupPlan, BackupWorkflowInput, ChainDecision } from '../../common/schemas/backups';
 
 /** The backup rows of the catalog: every status change a backup workflow makes goes through here. */
@@ -30,8 +30,9 @@ export function createBackupActivities(pool: Pool) {
           input.description ?? null, input.requestId ?? null, input.quiesce, input.isolated, input.workflowId],
       );
       const status = (await pool.query(`SELECT status FROM backups WHERE id=$1`, [input.backupId])).rows[0].status;
-      const chainSize =
-        v.backup_chain_size ?? Number((await resolveSetting(pool, 'backup.chain.size', { zoneId: v.zone_id, accountId: v.account_id })).value);
+      const settings = await resolveSettings(pool, ['backup.chain.size', 'backup.quiesce.freeze.guard'], { zoneId: v.zone_id, accountId: v.account_id });
+      // The offering's chain size, where it sets one, overrides the zone's setting.
+      const chainSize = v.backup_chain_size ?? settings['backup.chain.size'].value;
       return {
         backupId: input.backupId,
         vm: { id: v.id, name: v.name, zoneId: v.zone_id, zoneName: v.zone_name, hostId: v.host_id },
@@ -39,6 +40,7 @@ export function createBackupActivities(pool: Pool) {
         provider: v.provider,
         repository: v.repo_id ? { id: v.repo_id, type: v.repo_type, address: v.address, mountOptions: v.mount_options ?? '' } : null,
         chainSize,
+        freezeGuardSeconds: settings['backup.quiesce.freeze.guard'].value,
         status,
       };
     },

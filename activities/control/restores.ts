@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { inTransaction } from '../../common/db';
 import type { DomainInfo } from '../../common/schemas/inventory';
 import type { RestorePlan, RestoreWorkflowInput } from '../../common/schemas/restores';
+import { resolveSettings } from '../../common/settings';
 import { catalogState } from './inventory';
 
 const VM_SQL = `SELECT v.id, v.name, v.host_id AS "hostId", h.task_queue AS "hostTaskQueue" FROM vms v JOIN hosts h ON h.id = v.host_id WHERE v.id = $1`;
@@ -34,7 +35,10 @@ export function createRestoreActivities(pool: Pool) {
           input.volumeTarget ?? null, input.newVmName ?? null, input.workflowId, input.requestId ?? null],
       );
       const status = (await pool.query(`SELECT status FROM restores WHERE id=$1`, [input.restoreId])).rows[0].status;
+      const zoneId = (await pool.query(`SELECT zone_id FROM vms WHERE id=$1`, [targetVm.id])).rows[0].zone_id;
+      const settings = await resolveSettings(pool, ['backup.quickrestore.pull.rate.limit'], { zoneId });
       return {
+        pullRateLimitMiB: settings['backup.quickrestore.pull.rate.limit'].value,
         restoreId: input.restoreId,
         status,
         backup: { id: b.id, vmId: b.vm_id, accountId: b.account_id, createdAt: new Date(b.created_at).toISOString() },

@@ -54,6 +54,7 @@ export interface BackupPlan {
   provider: 'dummy' | 'nas' | 'kboss';
   repository: RepositoryRef | null;
   chainSize: number;
+  freezeGuardSeconds: number;
   status: string;
 }
 

@@ -51,6 +51,8 @@ export interface RestorePlanVm { id: string; name: string; hostId: string; hostT
 export interface RestorePlan {
   restoreId: string;
   status: string;
+  /** Live consolidation bandwidth (MiB/s), 0 for none. */
+  pullRateLimitMiB: number;
   backup: { id: string; vmId: string; accountId: string | null; createdAt: string };
   disks: { target: string; file: string; sourcePath: string; virtualSize: number }[];
   repository: RepositoryRef;

@@ -138,6 +138,8 @@ describe('backup framework catalog and API', () => {
         'backup.validation.max.concurrent.operations': 10, 'backup.validation.max.concurrent.operations.per.host': 1,
         'backup.validation.boot.default.timeout': 240, 'backup.validation.script.default.timeout': 60,
         'backup.validation.screenshot.default.wait': 60, 'backup.validation.end.chain.on.fail': true,
+        // Backflow's own, beyond CloudStack's list.
+        'backup.quiesce.freeze.guard': 60, 'backup.quickrestore.pull.rate.limit': 0,
       };
       expect(Object.keys(byName).sort()).toEqual(Object.keys(defaults).sort());
       for (const [name, value] of Object.entries(defaults)) {

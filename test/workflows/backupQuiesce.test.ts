@@ -35,7 +35,7 @@ describe('createBackupWorkflow: quiesce and failure paths', () => {
     };
     const control = {
       allocateBackup: record('allocateBackup', {
-        backupId: 'b', vm, hostTaskQueue: hostQueue, provider: 'kboss', chainSize: 8, status: 'Allocated',
+        backupId: 'b', vm, hostTaskQueue: hostQueue, provider: 'kboss', chainSize: 8, freezeGuardSeconds: 60, status: 'Allocated',
         repository: { id: randomUUID(), type: 'local', address: '/repo', mountOptions: '' },
       }),
       acquireVmLock: record('acquireVmLock'),
