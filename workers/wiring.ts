@@ -6,6 +6,7 @@ import * as hostActivities from '../activities/host';
 import type { HostFacts } from '../common/schemas/inventory';
 import { CONTROL_TASK_QUEUE, inventoryWorkflowId, SA } from '../common/temporal';
 import { hostInventoryWorkflow, workerStarted } from '../workflows';
+import { crashHook } from './crashHook';
 
 type Bundle = WorkerOptions['workflowBundle'];
 
@@ -28,6 +29,7 @@ export function createHostWorker(opts: { connection: NativeConnection; namespace
     taskQueue: opts.facts.taskQueue,
     activities: hostActivities,
     maxConcurrentActivityTaskExecutions: 20,
+    interceptors: { activity: crashHook() },
   });
 }
 

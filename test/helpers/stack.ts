@@ -30,10 +30,13 @@ export interface Stack {
   apiUrl: string;
   adminKey: string;
   api: <T = any>(method: string, path: string, opts?: { key?: string | null; body?: unknown; rawBody?: string }) => Promise<{ status: number; body: T }>;
-  restartHostWorker: () => Promise<void>;
+  /** Restarts the host worker; with hostWorker 'process', `env` adds to the new process's environment. */
+  restartHostWorker: (env?: Record<string, string>) => Promise<void>;
   stopHostWorker: () => Promise<void>;
   /** With hostWorker 'process': SIGKILL, as a crash of the host worker would. */
   killHostWorker: () => Promise<void>;
+  /** The host worker process has exited (e.g. killed by BACKFLOW_CRASH_AFTER_ACTIVITY). */
+  hostWorkerExited: () => boolean;
   stop: () => Promise<void>;
 }
 
@@ -50,6 +53,8 @@ export interface StackOptions {
   inventoryIntervalSeconds?: number;
   /** 'process' runs the built host worker (dist/workers/host.js) as a child process, so a test can kill it. */
   hostWorker?: 'in-process' | 'process';
+  /** Environment for the host worker process, e.g. BACKFLOW_CRASH_AFTER_ACTIVITY. */
+  hostWorkerEnv?: Record<string, string>;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -69,9 +74,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   let host: Worker | undefined;
   let hostRun: Promise<void> | undefined;
   let child: ChildProcess | undefined;
-  const startHost = async () => {
+  const startHost = async (extraEnv: Record<string, string> = {}) => {
     if (opts.hostWorker === 'process') {
-      child = spawnHostWorker(env.address, namespace, facts, opts.inventoryIntervalSeconds ?? 3600);
+      child = spawnHostWorker(env.address, namespace, facts, opts.inventoryIntervalSeconds ?? 3600, { ...opts.hostWorkerEnv, ...extraEnv });
       await eventually(async () => (await pollerCount(env.client, facts.taskQueue)) > 0, 60_000);
       return;
     }
@@ -83,7 +88,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     if (child) {
       const c = child;
       child = undefined;
-      if (c.exitCode === null) {
+      if (c.exitCode === null && c.signalCode === null) {
         c.kill('SIGTERM');
         await new Promise((r) => c.once('exit', r));
       }
@@ -97,8 +102,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const c = child;
     if (!c) throw new Error('killHostWorker needs hostWorker: process');
     child = undefined;
-    c.kill('SIGKILL');
-    if (c.exitCode === null) await new Promise((r) => c.once('exit', r));
+    if (c.exitCode === null && c.signalCode === null) {
+      c.kill('SIGKILL');
+      await new Promise((r) => c.once('exit', r));
+    }
   };
   await startHost();
 
@@ -123,9 +130,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     pool, env, client: env.client, facts, apiUrl, adminKey, api,
     stopHostWorker,
     killHostWorker,
-    restartHostWorker: async () => {
+    hostWorkerExited: () => !child || child.exitCode !== null || child.signalCode !== null,
+    restartHostWorker: async (extraEnv?: Record<string, string>) => {
       await stopHostWorker();
-      await startHost();
+      await startHost(extraEnv);
     },
     stop: async () => {
       await new Promise((r) => server.close(r));
@@ -158,7 +166,7 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ti
 }
 
 /** The built host worker, as operators run it; its output goes to .state/logs/test-host-worker.log. */
-function spawnHostWorker(address: string, namespace: string, facts: HostFacts, intervalSeconds: number): ChildProcess {
+function spawnHostWorker(address: string, namespace: string, facts: HostFacts, intervalSeconds: number, extraEnv: Record<string, string>): ChildProcess {
   mkdirSync(path.join(REPO, '.state/logs'), { recursive: true });
   const log = openSync(path.join(REPO, '.state/logs/test-host-worker.log'), 'a');
   return spawn('node', [path.join(REPO, 'dist/workers/host.js')], {
@@ -170,6 +178,7 @@ function spawnHostWorker(address: string, namespace: string, facts: HostFacts, i
       BACKFLOW_HOST_ID: facts.id,
       BACKFLOW_ZONE: facts.zone,
       BACKFLOW_INVENTORY_INTERVAL: String(intervalSeconds),
+      ...extraEnv,
     },
     stdio: ['ignore', log, log],
   });
