@@ -1,11 +1,15 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { config } from '../common/config';
+import { thawStaleFreezes } from '../activities/host/quiesce';
 import { hostFacts } from './hostFacts';
 import { announceHost, createHostWorker } from './wiring';
 
 async function main() {
   const facts = hostFacts();
+  // A worker that crashed may have left a guest frozen: thaw it before anything else.
+  const thawed = await thawStaleFreezes();
+  if (thawed.length) console.log(`thawed guests left frozen by a previous run: ${thawed.join(', ')}`);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const worker = await createHostWorker({ connection, namespace: config.temporalNamespace, facts });
   const client = new Client({ connection: await Connection.connect({ address: config.temporalAddress }), namespace: config.temporalNamespace });

@@ -1,4 +1,4 @@
-import { CancellationScope } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope } from '@temporalio/workflow';
 import type { ChainDecision } from '../common/schemas/backups';
 import type { DomainInfo } from '../common/schemas/inventory';
 import { onHost } from './activities';
@@ -36,15 +36,22 @@ export async function copyRunningVm(c: CopyInput): Promise<{ quiesced: boolean; 
   else {
     const token = c.backupId;
     await c.host.freezeGuest({ domain: c.dom.uuid, token, guardSeconds: c.freezeGuardSeconds });
+    let byGuard = false;
     try {
       await start();
     } finally {
       const thaw = await CancellationScope.nonCancellable(() => c.host.thawGuest({ domain: c.dom.uuid, token }));
       freezeMs = thaw.frozenMs;
+      byGuard = thaw.byGuard;
+    }
+    if (byGuard) {
+      // The guard thawed the guest before the job started (the worker was interrupted): not quiesced.
+      await CancellationScope.nonCancellable(() => c.host.abortLiveBackup({ domain: c.dom.uuid }));
+      throw ApplicationFailure.nonRetryable('the guest was thawed by the freeze guard before the backup job started, so it would not be quiesced', 'NotQuiesced');
     }
     quiesced = true;
   }
-  await c.host.waitLiveBackup({ domain: c.dom.uuid, dir: c.dir, disks: c.dom.disks.map((d) => d.target) });
+  await c.host.waitLiveBackup({ domain: c.dom.uuid });
   return { quiesced, freezeMs };
 }
 

@@ -2,3 +2,8 @@
 export { collectInventory } from './inventory';
 export { mountRepository, unmountRepository } from './mount';
 export { describeVm } from './domain';
+export { agentPing, freezeGuest, thawGuest, thawStaleFreezes } from './quiesce';
+export { checkpointUsable, listCheckpoints, pruneCheckpoints } from './checkpoints';
+export { commitBackupDir, deleteBackupFiles, discardBackupDir, freeSpace, mergeIntoChild, prepareBackupDir } from './repository';
+export { abortLiveBackup, startLiveBackup, waitLiveBackup } from './liveBackup';
+export { offlineBackup } from './offlineBackup';

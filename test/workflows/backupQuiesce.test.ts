@@ -50,7 +50,8 @@ describe('createBackupWorkflow: quiesce and failure paths', () => {
       describeVm: record('describeVm', { uuid: vm.id, name: 'vm1', state: 'running', disks: [{ target: 'vda', path: '/d.qcow2', format: 'qcow2', virtualSize: 1 }], hasAgentChannel: true, xml: '<domain/>' }),
       prepareBackupDir: record('prepareBackupDir', { dir: '/repo/x.partial' }),
       freezeGuest: record('freezeGuest', { frozenFilesystems: 1, frozenAt: 0 }),
-      thawGuest: record('thawGuest', { thawedAt: 0, frozenMs: 5 }),
+      thawGuest: record('thawGuest', { thawedAt: 0, frozenMs: 5, byGuard: false }),
+      abortLiveBackup: record('abortLiveBackup'),
       startLiveBackup: async () => {
         calls.push('startLiveBackup');
         await startLiveBackup();

@@ -1,0 +1,139 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { listCheckpoints } from './checkpoints';
+import { run } from './exec';
+import { cancellationSignal, heartbeat, sleep } from './heartbeat';
+import { Qmp } from './qmp';
+import { imageInfo } from './qemuImg';
+import { virsh } from './virsh';
+
+const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;');
+
+async function bitmapNames(file: string): Promise<string[]> {
+  return ((await imageInfo(file))['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
+}
+
+/**
+ * Backs up a stopped domain from its files, without starting it. Full: a copy with qemu-img convert,
+ * after a persistent bitmap named after the new checkpoint was added to each disk. Incremental: only
+ * the clusters marked in the parent checkpoint's bitmap are copied (a qemu-storage-daemon backup job
+ * with sync=bitmap), and the new bitmap is added in the same transaction. libvirt, which cannot make
+ * checkpoints of a stopped domain, then learns of the new one by redefinition, so the next backup can
+ * be incremental whether the VM runs then or not.
+ */
+export async function offlineBackup(input: {
+  domain: string; dir: string; disks: { target: string; path: string }[]; checkpoint?: string; parentCheckpoint?: string;
+}): Promise<{ bytes: number }> {
+  let bytes = 0;
+  for (const d of input.disks) {
+    const out = path.join(input.dir, `${d.target}.qcow2`);
+    await rm(out, { force: true });
+    // A retry after the new bitmap was already made: make it again with this attempt's copy.
+    if (input.checkpoint && (await bitmapNames(d.path)).includes(input.checkpoint)) {
+      await run('qemu-img', ['bitmap', '--remove', d.path, input.checkpoint]);
+    }
+    if (input.parentCheckpoint) bytes += await copyDirtyClusters(d.path, out, input.parentCheckpoint, input.checkpoint);
+    else {
+      if (input.checkpoint) await run('qemu-img', ['bitmap', '--add', d.path, input.checkpoint]);
+      await convertWithProgress(d.path, out);
+      bytes += (await imageInfo(d.path))['virtual-size'];
+    }
+  }
+  if (input.checkpoint && !(await listCheckpoints(input).catch(() => [] as string[])).includes(input.checkpoint)) {
+    await redefineCheckpoint(input.domain, input.checkpoint, input.disks.map((d) => d.target));
+  }
+  return { bytes };
+}
+
+async function redefineCheckpoint(domain: string, name: string, targets: string[]) {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'backflow-ckpt-'));
+  try {
+    const xml =
+      `<domaincheckpoint><name>${xmlEscape(name)}</name><creationTime>${Math.floor(Date.now() / 1000)}</creationTime><disks>` +
+      targets.map((t) => `<disk name='${xmlEscape(t)}' checkpoint='bitmap' bitmap='${xmlEscape(name)}'/>`).join('') +
+      `</disks></domaincheckpoint>`;
+    const file = path.join(tmp, 'checkpoint.xml');
+    await writeFile(file, xml);
+    await virsh(['checkpoint-create', domain, file, '--redefine']);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** qemu-img convert, its -p progress sent as heartbeats; killed if the activity is cancelled. */
+async function convertWithProgress(src: string, dest: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('qemu-img', ['convert', '-p', '-O', 'qcow2', src, dest], { signal: cancellationSignal() });
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      const m = /\((\d+(?:\.\d+)?)\/100%\)/.exec(d.toString());
+      if (m) heartbeat({ percent: Number(m[1]) });
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`qemu-img convert failed (${code}): ${err.trim()}`))));
+  });
+}
+
+/** Copies the clusters dirty in `bitmap` into a new qcow2 at dest; adds `newBitmap` atomically with the job start. */
+async function copyDirtyClusters(src: string, dest: string, bitmap: string, newBitmap?: string): Promise<number> {
+  if (!(await bitmapNames(src)).includes(bitmap)) {
+    throw ApplicationFailure.nonRetryable(`${src} has no bitmap ${bitmap}: the next backup must be full`, 'CheckpointUnusable');
+  }
+  const size = (await imageInfo(src))['virtual-size'];
+  await run('qemu-img', ['create', '-q', '-f', 'qcow2', dest, String(size)]);
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'backflow-qsd-'));
+  const sock = path.join(tmp, 'qmp.sock');
+  const qsd = spawn('qemu-storage-daemon', [
+    '--blockdev', JSON.stringify({ driver: 'qcow2', 'node-name': 'src', file: { driver: 'file', filename: src } }),
+    '--blockdev', JSON.stringify({ driver: 'qcow2', 'node-name': 'tgt', file: { driver: 'file', filename: dest } }),
+    '--chardev', `socket,path=${sock},server=on,wait=off,id=qmp0`,
+    '--monitor', 'chardev=qmp0',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  qsd.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => qsd.on('exit', (code) => r(code)));
+  let concluded = false;
+  let qmp: Qmp | undefined;
+  try {
+    qmp = await Qmp.connect(sock, (m) => {
+      if (m.event === 'JOB_STATUS_CHANGE' && (m.data as { status?: string })?.status === 'concluded') concluded = true;
+    });
+    const actions: object[] = [];
+    if (newBitmap) actions.push({ type: 'block-dirty-bitmap-add', data: { node: 'src', name: newBitmap, persistent: true } });
+    actions.push({ type: 'blockdev-backup', data: { device: 'src', target: 'tgt', sync: 'bitmap', bitmap, 'bitmap-mode': 'never', 'job-id': 'bf', 'auto-dismiss': false } });
+    await qmp.execute('transaction', { actions });
+    const cancelled = cancellationSignal();
+    let done = 0;
+    while (!concluded) {
+      if (cancelled.aborted) {
+        await qmp.execute('job-cancel', { id: 'bf' }).catch(() => undefined);
+        throw ApplicationFailure.nonRetryable('offline backup cancelled', 'Cancelled');
+      }
+      const jobs = await qmp.execute<{ id: string; 'current-progress': number; 'total-progress': number; status: string; error?: string }[]>('query-jobs');
+      const job = jobs.find((j) => j.id === 'bf');
+      if (job) {
+        done = job['current-progress'];
+        heartbeat({ bytesDone: done, bytesTotal: job['total-progress'] });
+        if (job.status === 'concluded') concluded = true;
+      }
+      if (!concluded) await sleep(300);
+    }
+    const job = (await qmp.execute<{ id: string; error?: string; 'current-progress': number }[]>('query-jobs')).find((j) => j.id === 'bf');
+    if (job?.error) throw new Error(`offline backup job failed: ${job.error}`);
+    done = job?.['current-progress'] ?? done;
+    await qmp.execute('job-dismiss', { id: 'bf' });
+    // quit closes the images, which is when QEMU stores the new persistent bitmap in the qcow2.
+    await qmp.execute('quit').catch(() => undefined);
+    const code = await exited;
+    if (code !== 0) throw new Error(`qemu-storage-daemon exited with ${code}: ${stderr.trim()}`);
+    return done;
+  } finally {
+    qmp?.close();
+    if (qsd.exitCode === null && qsd.signalCode === null) qsd.kill('SIGKILL');
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
