@@ -46,7 +46,7 @@ async function restoreInPlace(plan: RestorePlan, input: RestoreWorkflowInput, pr
     else await plainRestore(plan, host, long, repoPath, targets, progress);
 
     // The restored disks carry none of the old dirty bitmaps: the next backup starts a new chain.
-    await host.pruneCheckpoints({ domain: vmId, keep: [] });
+    await host.pruneCheckpoints({ domain: vmId, keep: [], metadataOnly: true });
     await catalog.breakChain({ vmId: plan.backup.vmId, reason: `restored from backup ${plan.backup.id}` });
     await catalog.finishRestore({ restoreId: input.restoreId, bytes: plan.disks.reduce((s, d) => s + d.virtualSize, 0) });
     progress.phase = 'done';

@@ -48,13 +48,15 @@ export async function checkpointUsable(input: { domain: string; name: string; di
   return { usable: true };
 }
 
-/** Deletes every checkpoint not kept, so they do not pile up in libvirt (and their bitmaps in the disks). */
-export async function pruneCheckpoints(input: { domain: string; keep: string[] }): Promise<{ deleted: string[] }> {
+/** Deletes every checkpoint not kept (with metadataOnly, only libvirt's record of it), so they do not pile up in libvirt (and their bitmaps in the disks). */
+export async function pruneCheckpoints(input: { domain: string; keep: string[]; metadataOnly?: boolean }): Promise<{ deleted: string[] }> {
   const deleted: string[] = [];
   const running = isRunning(await domainState(input.domain));
   for (const name of await listCheckpoints(input)) {
     if (input.keep.includes(name)) continue;
-    if (running) await virsh(['checkpoint-delete', input.domain, name]);
+    // After a restore the disks are new files without the bitmaps: only libvirt's metadata is left to drop.
+    if (input.metadataOnly) await virsh(['checkpoint-delete', input.domain, name, '--metadata']);
+    else if (running) await virsh(['checkpoint-delete', input.domain, name]);
     else await deleteOffline(input.domain, name);
     deleted.push(name);
   }

@@ -7,3 +7,6 @@ export { checkpointUsable, listCheckpoints, pruneCheckpoints } from './checkpoin
 export { commitBackupDir, deleteBackupFiles, discardBackupDir, freeSpace, mergeIntoChild, prepareBackupDir } from './repository';
 export { abortLiveBackup, startLiveBackup, waitLiveBackup } from './liveBackup';
 export { offlineBackup } from './offlineBackup';
+export { abortRestore, ensureDomainDefined, finishRestore, flattenBackupDisk, readBackupDomainXml, swapInRestoredDisk } from './restore';
+export { abortQuickRestoreDisk, backingChain, consolidateOffline, domainIsRunning, prepareQuickRestoreDisk, pullDisk, startDomain } from './quickRestore';
+export { attachVolume, defineVmFromBackup } from './vmDefinition';

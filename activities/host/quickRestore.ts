@@ -138,6 +138,7 @@ export async function pullDisk(input: { domain: string; target: string; bandwidt
           // The overlay is standalone. Let libvirt catch up (it closes the backing files), then done.
           settledSince ??= Date.now();
           if (!disk.backing || !(await domainIsRunning({ domain })) || Date.now() - settledSince > 30_000) {
+            await flushDisk(domain, disk.path);
             heartbeat({ cur: end || header['virtual-size'], end: end || header['virtual-size'], percent: 100 });
             return { bytes: end || header['virtual-size'] };
           }
@@ -255,6 +256,44 @@ async function liveDisk(domain: string, target: string): Promise<{ path: string;
   const bs = disk.backingStore;
   const backing = bs && typeof bs === 'object' && bs.source ? (bs.source.file ?? bs.source.dev ?? 'yes') : null;
   return { path: file, backing };
+}
+
+/**
+ * Makes the pulled data durable. When the stream job completes, QEMU has already written the qcow2
+ * header without the backing file, but the L2 tables of the pulled clusters may still sit in its
+ * metadata cache: until QEMU flushes, the file on disk reads as zeros there (seen with QEMU 7.2; a
+ * host crash then would lose the disk). No guest may flush soon (an idle guest never does), and
+ * libvirt has no flush call, but pausing the VM flushes every block device (vm_stop -> bdrv_flush_all):
+ * so the VM is paused and resumed at once (milliseconds). A marker file says the pause is ours, so a
+ * run after a crash inside that window resumes the VM; a VM paused by someone else is left alone.
+ */
+async function flushDisk(domain: string, diskPath: string): Promise<void> {
+  const marker = path.join(path.dirname(diskPath), `.${path.basename(diskPath)}.pull-flush-pause`);
+  const state = await domainStateOrNull(domain);
+  const ours = await exists(marker);
+  if (state !== 'running' && !(state === 'paused' && ours)) {
+    if (ours) await fs.rm(marker, { force: true });
+    return;
+  }
+  await fs.writeFile(marker, `${domain}\n`);
+  try {
+    if (state === 'running') await virsh(['suspend', domain]);
+  } finally {
+    // Resume whatever happened (the suspend may have failed half-way); a failure to resume is thrown.
+    let lastErr: unknown;
+    for (let i = 0; i < 5; i++) {
+      try {
+        if ((await domainStateOrNull(domain)) === 'paused') await virsh(['resume', domain]);
+        lastErr = undefined;
+        break;
+      } catch (e) {
+        lastErr = e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    if (lastErr) throw lastErr;
+    await fs.rm(marker, { force: true });
+  }
 }
 
 async function startPull(domain: string, target: string, bandwidthMiB: number): Promise<void> {

@@ -295,10 +295,21 @@ export async function qemuImgChain(file: string, opts: { format?: string } = {})
   return JSON.parse(await run('qemu-img', [...args, file])) as QemuImgInfo[];
 }
 
+/** Heartbeats `details` every 10 s while `fn` runs (a long qemu-img check says nothing meanwhile). */
+export async function withHeartbeat<T>(details: unknown, fn: () => Promise<T>): Promise<T> {
+  heartbeat(details);
+  const timer = setInterval(() => heartbeat(details), 10_000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** qemu-img check: null when the image is fine (leaked clusters are harmless), else what is wrong. */
 export async function qemuImgCheck(file: string, format: string): Promise<string | null> {
   try {
-    await run('qemu-img', ['check', '-U', '-f', format, file]);
+    await withHeartbeat({ phase: 'checking', file }, () => run('qemu-img', ['check', '-U', '-f', format, file]));
     return null;
   } catch (e) {
     if (!(e instanceof CommandError)) throw e;
@@ -443,9 +454,10 @@ export async function putBackOldVolume(targetPath: string, restoreId: string, re
   return result;
 }
 
+/** Whether libvirt knows the domain (name, UUID or id; `virsh domuuid` only takes names and ids). */
 export async function domainExists(domain: string): Promise<boolean> {
   try {
-    await virsh(['domuuid', domain]);
+    await virsh(['domstate', domain]);
     return true;
   } catch (e) {
     if (e instanceof CommandError && /failed to get domain|domain not found|no domain with matching/i.test(e.stderr)) return false;

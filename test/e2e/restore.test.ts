@@ -7,7 +7,7 @@ import { agentCommand } from '../../activities/host/virsh';
 import { backupVia, enrol, KbossZone, offlineWrite, qemuImgCompare, settle, setupKbossZone, snapshotDisk } from '../helpers/backups';
 import { CACHE } from '../helpers/paths';
 import { eventually, Stack, startStack } from '../helpers/stack';
-import { createTestVm, destroyTestVm, guestWrite, TestVm, virsh, waitForAgent } from '../helpers/vm';
+import { createTestVm, destroyTestVm, diskPathOf, guestWrite, TestVm, virsh, waitForAgent } from '../helpers/vm';
 
 const MiB = 1024 * 1024;
 const exec = promisify(execFile);
@@ -164,14 +164,16 @@ describe('restores on the real stack', () => {
   });
 
   test('quick restore: the guest runs and its agent answers while consolidation goes on; afterwards nothing depends on the repository', async () => {
-    await s.api('PUT', '/v1/settings/backup.quickrestore.pull.rate.limit', { body: { scope: 'zone', scopeId: kb.zoneId, value: 2 } });
-    const vm = await newVm({ os: true });
+    await s.api('PUT', '/v1/settings/backup.quickrestore.pull.rate.limit', { body: { scope: 'zone', scopeId: kb.zoneId, value: 4 } });
+    const vm = await newVm({ os: true, extraDisks: 1 });
+    const vdb = diskPathOf(vm, 'vdb');
     await waitForAgent(vm, 120_000);
+    await guestWrite(vm, 0, 8 * MiB, 0x5a, 'vdb');
     const b = await backupVia(s, { vmId: vm.uuid, quiesce: true });
-    expect(b.status).toBe('BackedUp');
+    expect(b).toMatchObject({ status: 'BackedUp', quiesced: true });
     await stop(vm);
-    // The disk changes after the backup: the restore must bring the backup's bytes back.
-    await offlineWrite(vm.diskPath, 32 * MiB, MiB, 0xee);
+    // The disks change after the backup: the restore must bring the backup's bytes back.
+    await offlineWrite(vdb, 0, 8 * MiB, 0xee);
     const started = await s.api('POST', `/v1/backups/${b.id}/restore`, { body: { quickRestore: true } });
     expect(started.status).toBe(202);
     // Running from the backup, agent answering, while the restore still consolidates.
@@ -179,14 +181,16 @@ describe('restores on the real stack', () => {
     const during = (await s.api('GET', `/v1/restores/${started.body.restoreId}`)).body;
     expect(during.status).toBe('Consolidating');
     expect(during.runningAt).toBeTruthy();
-    expect(await backingChain(vm.diskPath)).toContain(file(b));
+    expect((await backingChain(vm.diskPath)).concat(await backingChain(vdb)).some((f) => f.startsWith(kb.repoPath))).toBe(true);
     await settle(s, started.body.workflowId);
     const done = (await s.api('GET', `/v1/restores/${started.body.restoreId}`)).body;
     expect(done.status).toBe('Succeeded');
     expect(await backingChain(vm.diskPath)).toEqual([]);
+    expect(await backingChain(vdb)).toEqual([]);
     expect(await agentCommand(vm.name, 'guest-ping')).toEqual({});
+    // vdb is not touched by the guest: byte for byte the backup's. (vda is the guest's live ext4.)
+    expect((await qemuImgCompare(file(b, 'vdb'), vdb)).identical).toBe(true);
     await stop(vm);
-    expect((await qemuImgCompare(file(b), vm.diskPath)).identical).toBe(true);
   });
 
   test('quick restore with the VM destroyed during consolidation still ends consolidated', async () => {

@@ -123,7 +123,8 @@ async function guestReadVerify(vm: { name: string }, target: string, off: number
   expect(text).toContain(`read ${len}/${len} bytes at offset ${off}`);
 }
 
-const restoreFiles = async (dir: string) => (await fs.readdir(dir)).filter((f) => f.includes('restore'));
+/** Copies (.x.restore-<id>) and kept old volumes (x.pre-restore-<id>) in a dir. */
+const restoreFiles = async (dir: string) => (await fs.readdir(dir)).filter((f) => /\.(pre-)?restore-/.test(f));
 
 describe('restore mechanics on real files and VMs', () => {
   const vms: TestVm[] = [];
@@ -147,6 +148,7 @@ describe('restore mechanics on real files and VMs', () => {
   afterAll(async () => {
     for (const vm of vms) await destroyTestVm(vm).catch(() => undefined);
     await fs.rm(ROOT, { recursive: true, force: true });
+    await fs.rmdir(path.dirname(ROOT)).catch(() => undefined); // only if no other run left anything
   });
 
   test('(1) each point of FULL -> INC -> INC flattens to a standalone copy equal to an independent reference; swap, finish, abort', async () => {
@@ -173,7 +175,7 @@ describe('restore mechanics on real files and VMs', () => {
         // A crashed earlier attempt left a half-written copy: the re-run starts over.
         await fs.writeFile(path.join(volDir, `.vm-vda.qcow2.restore-${restoreId}`), 'garbage');
       }
-      const r = await env.run(flattenBackupDisk, { repoPath: chain.repoPath, file: chain.files[i], targetPath: vol, restoreId });
+      const r = (await env.run(flattenBackupDisk, { repoPath: chain.repoPath, file: chain.files[i], targetPath: vol, restoreId })) as { tmpPath: string; virtualSize: number };
       expect(r.tmpPath).toBe(path.join(volDir, `.vm-vda.qcow2.restore-${restoreId}`));
       expect(r.virtualSize).toBe(64 * MiB);
       expect(beats.some((b) => typeof b?.percent === 'number' && b.percent === 100)).toBe(true);
@@ -398,13 +400,15 @@ describe('restore mechanics on real files and VMs', () => {
     const env = new MockActivityEnvironment();
     const beats: any[] = [];
     env.on('heartbeat', (d) => beats.push(d));
-    const r = await env.run(pullDisk, { domain: vm.uuid, target: 'vda' });
+    const r = (await env.run(pullDisk, { domain: vm.uuid, target: 'vda' })) as { bytes: number };
     expect(r.bytes).toBe(64 * MiB);
     expect(beats.length).toBeGreaterThan(0);
     expect(beats.find((b) => b.end === 64 * MiB && typeof b.cur === 'number' && typeof b.percent === 'number')).toBeDefined();
     expect(await backingChain({ path: vm.diskPath })).toEqual([]);
     expect(await virsh(['dumpxml', vm.name])).not.toMatch(/<backingStore[^/]/);
     expect(await domainIsRunning({ domain: vm.uuid })).toBe(true);
+    // Compared while the VM still runs: pullDisk has made QEMU flush the pulled clusters' metadata
+    // (without that, the file on disk already says "no backing" but reads zeros there).
     expect((await compare(chain.refs[2], vm.diskPath)).identical).toBe(true);
     expect((await compare(f.tmpPath, vm.diskPath)).identical).toBe(true);
     // Done: pulling again is a no-op, offline consolidation too.
@@ -448,7 +452,7 @@ describe('restore mechanics on real files and VMs', () => {
     const env = new MockActivityEnvironment();
     const beats: any[] = [];
     env.on('heartbeat', (d) => beats.push(d));
-    const r = await env.run(consolidateOffline, { path: vm.diskPath });
+    const r = (await env.run(consolidateOffline, { path: vm.diskPath })) as { bytes: number };
     expect(r.bytes).toBe(64 * MiB);
     expect(beats.some((b) => typeof b?.percent === 'number')).toBe(true);
     expect(await backingChain({ path: vm.diskPath })).toEqual([]);
@@ -523,5 +527,34 @@ describe('restore mechanics on real files and VMs', () => {
     // It boots from the restored disk (the no-OS guest just runs).
     await virsh(['start', newName]);
     await guestReadVerify(clone, 'vda', 1 * MiB, 1 * MiB, 0x22);
+  });
+
+  test('(8) quick volume restore: an overlay on the backup attached to a running VM is pulled live into a standalone volume', async () => {
+    const vm = await newVm({ os: false, diskSizeMiB: 32 });
+    const newPath = volumePathFor({ dir: vm.dir, name: vm.name, target: 'vda', suffix: 'restored-abcd1234' });
+    const rid = `qv-${randomBytes(3).toString('hex')}`;
+    expect(await prepareQuickRestoreDisk({ repoPath: chain.repoPath, file: chain.files[1], targetPath: newPath, restoreId: rid })).toEqual({
+      overlayPath: newPath,
+    });
+    expect(await exists(`${newPath}.pre-restore-${rid}`)).toBe(false); // nothing was there to keep
+    const { target } = await attachVolume({ domain: vm.uuid, path: newPath, format: 'qcow2' });
+    expect(target).toBe('vdb');
+    await guestReadVerify(vm, 'vdb', 63 * MiB, MiB, 0x23);
+    expect((await pullDisk({ domain: vm.uuid, target, bandwidthMiB: 50 })).bytes).toBe(64 * MiB);
+    expect(await backingChain({ path: newPath })).toEqual([]);
+    expect((await compare(chain.refs[1], newPath)).identical).toBe(true);
+    await guestReadVerify(vm, 'vdb', 1 * MiB, MiB, 0x22);
+    await finishRestore({ targetPaths: [newPath], restoreId: rid });
+    expect(await restoreFiles(vm.dir)).toEqual([]);
+
+    // Not attached yet when the restore fails: removeNew deletes the new overlay.
+    const other = volumePathFor({ dir: vm.dir, name: vm.name, target: 'vda', suffix: 'restored-ffff0000' });
+    const rid2 = `qw-${randomBytes(3).toString('hex')}`;
+    await prepareQuickRestoreDisk({ repoPath: chain.repoPath, file: chain.files[0], targetPath: other, restoreId: rid2 });
+    expect(await abortRestore({ targetPaths: [other], restoreId: rid2, removeNew: true })).toEqual({ restored: [], removed: [other] });
+    expect(await exists(other)).toBe(false);
+    // ... but an attached one in use by the VM is refused rather than pulled from under it.
+    await expect(abortRestore({ targetPaths: [newPath], restoreId: rid, removeNew: true })).rejects.toMatchObject({ type: 'DiskInUse' });
+    expect(await exists(newPath)).toBe(true);
   });
 });
