@@ -76,11 +76,11 @@ describe('host worker crashes', () => {
     await s.api('POST', `/v1/hosts/${s.facts.id}/sync`);
     const before = await sha256(vm.diskPath);
 
-    await s.restartHostWorker({ BACKFLOW_CRASH_AFTER_ACTIVITY: 'flattenBackupDisk' });
+    await s.restartHostWorker({ BACKFLOW_CRASH_AFTER_ACTIVITY: 'flattenBackupDisk', BACKFLOW_CRASH_BEFORE_RESULT: '1' });
     const started = await s.api('POST', `/v1/backups/${b.id}/restore`, { body: {} });
     expect(started.status).toBe(202);
     await eventually(async () => s.hostWorkerExited(), 120_000, 100);
-    // Killed after the new disk was written beside the volume, before the swap: the old disk is as it was.
+    // Killed once the new disk was written beside the volume, before the swap: the old disk is as it was.
     expect(await sha256(vm.diskPath)).toBe(before);
     expect((await s.api('GET', `/v1/restores/${started.body.restoreId}`)).body.status).toBe('Running');
 
