@@ -2,13 +2,13 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { REPO } from './helpers/paths';
 import {
-  cleanupTestVms,
   createTestVm,
   destroyTestVm,
   diskPathOf,
   GUEST_READY_MARKER,
   guestWrite,
   readConsole,
+  type TestVm,
   virsh,
   waitForAgent,
 } from './helpers/vm';
@@ -45,12 +45,15 @@ describe('test fixtures: libvirt, throwaway VMs and the tiny guest', () => {
     await run('bash', [path.join(REPO, 'scripts/build-guest.sh')]);
   }, 900_000);
 
+  // Only this file's VMs: other suites' VMs may be running on the same libvirt.
+  const mine: TestVm[] = [];
   afterAll(async () => {
-    await cleanupTestVms();
+    for (const vm of mine) await destroyTestVm(vm);
   }, 120_000);
 
   test('a no-OS VM: guestWrite lands in the qcow2 of the right disk', async () => {
     const vm = await createTestVm({ os: false, diskSizeMiB: 64, extraDisks: 1 });
+    mine.push(vm);
     expect(vm.name).toMatch(/^bftest-[0-9a-f]+$/);
     expect(vm.uuid).toMatch(/^[0-9a-f-]{36}$/);
     expect(vm.diskPath).toBe(path.join(vm.dir, 'vda.qcow2'));
@@ -77,6 +80,7 @@ describe('test fixtures: libvirt, throwaway VMs and the tiny guest', () => {
   test('the tiny guest boots, its agent answers and fsfreeze freezes and thaws /data', async () => {
     const t0 = Date.now();
     const vm = await createTestVm({ os: true });
+    mine.push(vm);
     await waitForAgent(vm, 120_000);
     const bootMs = Date.now() - t0;
     console.log(`tiny guest: agent ready ${(bootMs / 1000).toFixed(1)} s after createTestVm`);
