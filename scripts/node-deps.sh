@@ -10,5 +10,12 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   npm install --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
-say "compiling TypeScript"
-npx --no-install tsc -p tsconfig.build.json
+# Compile only when a source changed since the last build, so a second run changes nothing.
+built=dist/.build-stamp
+if [ -f "$built" ] && [ -z "$(find api activities workflows workers common migrations package-lock.json tsconfig*.json -newer "$built" -print -quit)" ]; then
+  say "build is up to date"
+else
+  say "compiling TypeScript"
+  npx --no-install tsc -p tsconfig.build.json
+  touch "$built"
+fi

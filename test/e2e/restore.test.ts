@@ -201,6 +201,10 @@ describe('restores on the real stack', () => {
     const started = await s.api('POST', `/v1/backups/${b.id}/restore`, { body: { quickRestore: true } });
     expect(started.status).toBe(202);
     await eventually(async () => (await s.api('GET', `/v1/restores/${started.body.restoreId}`)).body.status === 'Consolidating', 60_000, 200);
+    // A backup under restore cannot be deleted, not even forced.
+    const del = await s.api('DELETE', `/v1/backups/${b.id}?forced=true`);
+    expect(del.status).toBe(409);
+    expect(del.body.error.message).toMatch(/being restored/);
     await virsh(['destroy', vm.name]);
     await settle(s, started.body.workflowId);
     const done = (await s.api('GET', `/v1/restores/${started.body.restoreId}`)).body;

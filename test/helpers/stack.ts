@@ -108,8 +108,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
   };
   await startHost();
-  // The inventory workflow registers the host: wait for it, so tests start from a known catalog.
-  await eventually(async () => (await pool.query(`SELECT 1 FROM hosts WHERE id = $1`, [facts.id])).rowCount === 1, 60_000, 200);
+  // The inventory workflow registers the host and syncs it once: wait for that, so tests start from a known catalog.
+  await eventually(async () => (await pool.query(`SELECT 1 FROM hosts WHERE id = $1 AND last_sync_at IS NOT NULL`, [facts.id])).rowCount === 1, 60_000, 200);
 
   const adminKey = 'bf_test_admin_' + randomBytes(12).toString('hex');
   await ensureAdminKey(pool, adminKey);
