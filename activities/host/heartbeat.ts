@@ -19,3 +19,26 @@ export function cancellationSignal(): AbortSignal {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Throws the cancellation if the activity was cancelled. */
+export function throwIfCancelled(): void {
+  const signal = activityContext()?.cancellationSignal;
+  if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
+}
+
+/** Sleeps, waking early (with the cancellation) if the activity is cancelled. */
+export function sleepCancellable(ms: number): Promise<void> {
+  const signal = activityContext()?.cancellationSignal;
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new Error('cancelled'));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason ?? new Error('cancelled'));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { listCheckpoints } from './checkpoints';
-import { run } from './exec';
+import { run, runWithProgress } from './exec';
 import { cancellationSignal, heartbeat, sleep } from './heartbeat';
 import { Qmp } from './qmp';
 import { imageInfo } from './qemuImg';
@@ -38,7 +38,7 @@ export async function offlineBackup(input: {
     if (input.parentCheckpoint) bytes += await copyDirtyClusters(d.path, out, input.parentCheckpoint, input.checkpoint);
     else {
       if (input.checkpoint) await run('qemu-img', ['bitmap', '--add', d.path, input.checkpoint]);
-      await convertWithProgress(d.path, out);
+      await runWithProgress('qemu-img', ['convert', '-p', '-O', 'qcow2', d.path, out]);
       bytes += (await imageInfo(d.path))['virtual-size'];
     }
   }
@@ -61,21 +61,6 @@ async function redefineCheckpoint(domain: string, name: string, targets: string[
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-}
-
-/** qemu-img convert, its -p progress sent as heartbeats; killed if the activity is cancelled. */
-async function convertWithProgress(src: string, dest: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('qemu-img', ['convert', '-p', '-O', 'qcow2', src, dest], { signal: cancellationSignal() });
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      const m = /\((\d+(?:\.\d+)?)\/100%\)/.exec(d.toString());
-      if (m) heartbeat({ percent: Number(m[1]) });
-    });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`qemu-img convert failed (${code}): ${err.trim()}`))));
-  });
 }
 
 /** Copies the clusters dirty in `bitmap` into a new qcow2 at dest; adds `newBitmap` atomically with the job start. */

@@ -2,16 +2,15 @@ import { ApplicationFailure } from '@temporalio/common';
 import { XMLParser } from 'fast-xml-parser';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { CommandError, run } from './exec';
+import { CommandError, run, runWithProgress } from './exec';
+import { activityContext, heartbeat, sleepCancellable, throwIfCancelled } from './heartbeat';
 import {
-  activityContext,
   assertNotInUse,
   backupFilePath,
   copyOwnership,
   exists,
   fsyncDir,
   fsyncFile,
-  heartbeat,
   keepOldVolume,
   preRestorePath,
   putBackOldVolume,
@@ -19,9 +18,6 @@ import {
   qemuImgInfo,
   QemuImgInfo,
   restoreTmpPath,
-  runWithProgress,
-  sleepCancellable,
-  throwIfCancelled,
   verifyBackupChain,
 } from './restore';
 import { virsh } from './virsh';

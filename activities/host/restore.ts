@@ -1,10 +1,9 @@
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CommandError, run } from './exec';
+import { CommandError, run, runWithProgress } from './exec';
+import { heartbeat, throwIfCancelled } from './heartbeat';
 import { parseDomainXml } from './domain';
 import { virsh } from './virsh';
 
@@ -14,7 +13,7 @@ import { virsh } from './virsh';
  * in. The old volume stays as `<volume>.pre-restore-<restoreId>` until finishRestore, so abortRestore
  * can put it back. Every step can be run again after a crash.
  *
- * The helpers exported below the activities (runWithProgress, qemuImgInfo, ...) are shared with
+ * The helpers exported below the activities (qemuImgInfo, ...) are shared with
  * quickRestore.ts and vmDefinition.ts; they are not activities.
  */
 
@@ -175,99 +174,6 @@ export function backupFilePath(repoPath: string, file: string): string {
 function safeName(s: string, what: string): string {
   if (!/^[A-Za-z0-9._:-]{1,128}$/.test(s) || s === '.' || s === '..') throw ApplicationFailure.nonRetryable(`bad ${what}: ${JSON.stringify(s)}`, 'BadRestorePath');
   return s;
-}
-
-export function activityContext(): Context | undefined {
-  try {
-    return Context.current();
-  } catch {
-    return undefined;
-  }
-}
-
-/** Heartbeats when run as an activity; nothing otherwise. */
-export function heartbeat(details?: unknown): void {
-  activityContext()?.heartbeat(details);
-}
-
-/** Throws the cancellation if the activity was cancelled. */
-export function throwIfCancelled(): void {
-  const signal = activityContext()?.cancellationSignal;
-  if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
-}
-
-/** Sleeps, waking early (with the cancellation) if the activity is cancelled. */
-export function sleepCancellable(ms: number): Promise<void> {
-  const signal = activityContext()?.cancellationSignal;
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason ?? new Error('cancelled'));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason ?? new Error('cancelled'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/**
- * Runs a qemu-img command with -p, heartbeating the parsed `(NN.NN/100%)` progress (and every 10 s even
- * when it does not move); on cancellation the command is killed and the cancellation thrown.
- */
-export function runWithProgress(
-  cmd: string,
-  args: string[],
-  opts: { progress?: (percent: number) => unknown } = {},
-): Promise<{ stdout: string }> {
-  const signal = activityContext()?.cancellationSignal;
-  const details = (p: number) => (opts.progress ? opts.progress(p) : { percent: p });
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason ?? new Error('cancelled'));
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let percent = 0;
-    let stdout = '';
-    let stderr = '';
-    let pending = '';
-    const beat = () => heartbeat(details(percent));
-    beat();
-    const timer = setInterval(beat, 10_000);
-    const onAbort = () => child.kill('SIGTERM');
-    signal?.addEventListener('abort', onAbort, { once: true });
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      pending += chunk;
-      const re = /\((\d+(?:\.\d+)?)\/100%\)/g;
-      let m: RegExpExecArray | null;
-      let last = -1;
-      while ((m = re.exec(pending))) last = Number(m[1]);
-      if (last >= 0 && last !== percent) {
-        percent = last;
-        beat();
-      }
-      const cut = Math.max(pending.lastIndexOf('\r'), pending.lastIndexOf('\n'));
-      if (cut >= 0) {
-        stdout = (stdout + pending.slice(0, cut + 1)).slice(-4096);
-        pending = pending.slice(cut + 1);
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-16384);
-    });
-    const done = (err?: Error) => {
-      clearInterval(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (err) reject(err);
-      else resolve({ stdout: stdout + pending });
-    };
-    child.on('error', (e) => done(e));
-    child.on('close', (code, sig) => {
-      if (signal?.aborted) return done(signal.reason ?? new Error('cancelled'));
-      if (code === 0) return done();
-      done(new CommandError(`${cmd} ${args.join(' ')}`, stderr, code ?? sig));
-    });
-  });
 }
 
 export interface QemuImgInfo {
