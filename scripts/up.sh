@@ -24,5 +24,6 @@ say "all green: $(curl -fsS "$api/health")"
 say "API:              $api  (GET /health, /v1/...)"
 say "Temporal Web UI:  http://127.0.0.1:$(( ${TEMPORAL_ADDRESS##*:} + 1000 ))"
 if [ -f "$BACKFLOW_STATE_DIR/admin-key" ]; then say "root admin key:   $(cat "$BACKFLOW_STATE_DIR/admin-key")  (from $BACKFLOW_STATE_DIR/admin-key)"
-else say "root admin key:   the BACKFLOW_ADMIN_KEY you set"; fi
+elif [ -n "${BACKFLOW_ADMIN_KEY:-}" ]; then say "root admin key:   the BACKFLOW_ADMIN_KEY you set"
+else say "root admin key:   shown when this database was first started (kept in that checkout's .state/admin-key); set BACKFLOW_ADMIN_KEY to add one of your own"; fi
 say "stop with: scripts/down.sh"
