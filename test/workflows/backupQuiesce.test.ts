@@ -64,10 +64,12 @@ describe('createBackupWorkflow: quiesce and failure paths', () => {
     };
     const wControl = await Worker.create({ connection: env.nativeConnection, taskQueue: CONTROL_TASK_QUEUE, workflowBundle: bundle, activities: control });
     const wHost = await Worker.create({ connection: env.nativeConnection, taskQueue: hostQueue, activities: host });
+    let workflowId = '';
     const outcome = await wControl.runUntil(
       wHost.runUntil(async () => {
+        workflowId = `backup-test-${randomUUID()}`;
         const handle = await env.client.workflow.start(createBackupWorkflow, {
-          workflowId: `backup-test-${randomUUID()}`,
+          workflowId,
           taskQueue: CONTROL_TASK_QUEUE,
           args: [{ vmId: vm.id, backupId: randomUUID(), accountId: null, quiesce: true, isolated: false }],
         });
@@ -78,14 +80,17 @@ describe('createBackupWorkflow: quiesce and failure paths', () => {
         return handle.result().then(() => 'ok', (e) => e);
       }),
     );
-    return { calls, outcome };
+    return { calls, outcome, workflowId };
   }
 
-  test('the happy path freezes, starts the job, thaws, then waits for it', async () => {
-    const { calls, outcome } = await scenario(async () => undefined);
+  test('the happy path freezes, starts the job, thaws, then waits for it; its history replays deterministically', async () => {
+    const { calls, outcome, workflowId } = await scenario(async () => undefined);
     expect(outcome).toBe('ok');
     const order = calls.filter((c) => ['freezeGuest', 'startLiveBackup', 'thawGuest', 'waitLiveBackup', 'markBackedUp', 'releaseVmLock'].includes(c));
     expect(order).toEqual(['freezeGuest', 'startLiveBackup', 'thawGuest', 'waitLiveBackup', 'markBackedUp', 'releaseVmLock']);
+    // Replaying the recorded history against today's workflow code must not diverge.
+    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, history, workflowId)).resolves.toBeUndefined();
   });
 
   test('a failed job start still thaws, discards the folder, marks the backup Failed and frees the VM', async () => {
