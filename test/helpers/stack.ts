@@ -35,6 +35,8 @@ export interface Stack {
   stopHostWorker: () => Promise<void>;
   /** With hostWorker 'process': SIGKILL, as a crash of the host worker would. */
   killHostWorker: () => Promise<void>;
+  /** With hostWorker 'process': its pid (for memory figures). */
+  hostWorkerPid: () => number | undefined;
   /** The host worker process has exited (e.g. killed by BACKFLOW_CRASH_AFTER_ACTIVITY). */
   hostWorkerExited: () => boolean;
   stop: () => Promise<void>;
@@ -132,6 +134,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     pool, env, client: env.client, facts, apiUrl, adminKey, api,
     stopHostWorker,
     killHostWorker,
+    hostWorkerPid: () => child?.pid,
     hostWorkerExited: () => !child || child.exitCode !== null || child.signalCode !== null,
     restartHostWorker: async (extraEnv?: Record<string, string>) => {
       await stopHostWorker();

@@ -1,0 +1,26 @@
+import path from 'node:path';
+import { runBenchmark } from './main';
+
+/** bash bench/run.sh [--disk-gib 4] [--quick-gib 1,8] [--vms 50] [--smoke] */
+async function main() {
+  const arg = (name: string, dflt: string) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? process.argv[i + 1] : dflt;
+  };
+  const smoke = process.argv.includes('--smoke');
+  const out = await runBenchmark({
+    diskGiB: Number(arg('disk-gib', smoke ? '0.0625' : '4')),
+    quickSizesGiB: arg('quick-gib', smoke ? '0.03125,0.0625' : '1,8').split(',').map(Number),
+    smallVms: Number(arg('vms', smoke ? '3' : '50')),
+    smoke,
+    outDir: path.resolve(__dirname, '../../bench/results'),
+  });
+  console.log(out.markdown);
+  console.log(`written: ${out.files.md} and ${out.files.png}`);
+  process.exit(0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,47 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { exec, timed } from './measure';
+
+/** The physical limit of this machine for a full copy: a plain cp of the disk file. */
+export async function rawCopy(src: string, dest: string): Promise<number> {
+  const { seconds } = await timed(() => exec('cp', ['--sparse=never', src, dest]));
+  return seconds;
+}
+
+/** Debian's virtnbdbackup, full or incremental, into its own output folder. */
+export async function virtnbdbackup(domain: string, level: 'full' | 'inc', outDir: string): Promise<number> {
+  const { seconds } = await timed(() => exec('virtnbdbackup', ['-d', domain, '-l', level, '-o', outDir, '-n'], { maxBuffer: 64 * 1024 * 1024 }));
+  return seconds;
+}
+
+/** Files virtnbdbackup wrote for one level (its data files). */
+export async function virtnbdDataFiles(outDir: string, level: 'full' | 'inc'): Promise<string[]> {
+  return (await readdir(outDir)).filter((f) => f.includes(`.${level}.`) && f.endsWith('.data')).map((f) => path.join(outDir, f));
+}
+
+/** virtnbdrestore of a virtnbdbackup folder (all of its chain) into outDir. */
+export async function virtnbdrestore(inDir: string, outDir: string): Promise<number> {
+  const { seconds } = await timed(() => exec('virtnbdrestore', ['-i', inDir, '-o', outDir], { maxBuffer: 64 * 1024 * 1024 }));
+  return seconds;
+}
+
+/** A bare libvirt push backup of the running domain, started and waited for with virsh only. */
+export async function bareBackupBegin(domain: string, target: string): Promise<number> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'bench-bare-'));
+  try {
+    const xml = `<domainbackup mode='push'><disks><disk name='vda' backup='yes' type='file'><target file='${target}'/><driver type='qcow2'/></disk></disks></domainbackup>`;
+    await writeFile(path.join(tmp, 'b.xml'), xml);
+    const { seconds } = await timed(async () => {
+      await exec('virsh', ['-c', 'qemu:///system', 'backup-begin', domain, path.join(tmp, 'b.xml')]);
+      for (;;) {
+        const { stdout } = await exec('virsh', ['-c', 'qemu:///system', 'domjobinfo', domain, '--rawstats']);
+        if (/Job type: 0/.test(stdout)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    });
+    return seconds;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

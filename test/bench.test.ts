@@ -1,0 +1,40 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runBenchmark } from '../bench/main';
+import { targets } from '../bench/report';
+
+/** The benchmark's own code in tiny sizes, so it cannot rot; the real run is bench/run.sh, not CI. */
+describe('benchmark smoke run', () => {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  test('every figure is measured, every small-VM backup succeeds, and the report and chart are written', async () => {
+    const { results: r, markdown, files } = await runBenchmark({ smoke: true, diskGiB: 64 / 1024, quickSizesGiB: [32 / 1024, 64 / 1024], smallVms: 3, outDir: out });
+    const figures = [
+      r.full.backflow, r.full.virtnbdbackup, r.full.raw,
+      ...r.incs.flatMap((i) => [i.backflow, i.backflowBytes, i.virtnbdbackup, i.virtnbdBytes, i.written]),
+      r.restore.backflow, r.restore.virtnbdrestore, r.restore.raw,
+      ...r.quick.flatMap((q) => [q.toRunning, q.consolidation]),
+      r.overhead.backflow64, r.overhead.bare64, r.many.total, r.many.p50, r.many.p95,
+      r.hash.rawRead, r.hash.sha256, r.hash.bytes, r.rss.apiAndControl, r.rss.hostWorker,
+    ];
+    for (const x of figures) {
+      expect(Number.isFinite(x)).toBe(true);
+      expect(x).toBeGreaterThan(0);
+    }
+    expect(r.full.status).toBe('BackedUp');
+    expect(r.incs.map((i) => i.type)).toEqual(['INCREMENTAL', 'INCREMENTAL']);
+    expect(r.restore.status).toBe('Succeeded');
+    expect(r.quick.map((q) => q.status)).toEqual(['Succeeded', 'Succeeded']);
+    expect(r.many).toMatchObject({ n: 3, succeeded: 3 });
+    for (const section of ['1. full backup', '2. incremental after 1%', '2. incremental after 10%', '3. full restore', '4. quick restore', '5. 64 MiB', '5. 3 small VMs', '6. SHA-256', '7. peak RSS', '## Targets']) {
+      expect(markdown).toContain(section);
+    }
+    expect(targets(r)).toHaveLength(6);
+    expect(readFileSync(files.md, 'utf8')).toBe(markdown);
+    expect(existsSync(files.png)).toBe(true);
+    expect(readFileSync(files.png).subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  });
+});
