@@ -98,11 +98,11 @@ export async function writeReport(r: Results, outDir: string): Promise<{ markdow
   ];
   await writeFile(`${base}.dat`, bars.map(([k, v]) => `"${k}" ${Number.isFinite(v) ? v : 0}`).join('\n') + '\n');
   const script = [
-    `set terminal pngcairo size 1100,500 noenhanced`, `set output '${base}.png'`, `set style fill solid 0.8`, `set boxwidth 0.6`,
+    `set terminal png size 1100,500`, `set termoption noenhanced`, `set output '${base}.png'`, `set style fill solid 0.8`, `set boxwidth 0.6`,
     `set title 'Backflow ratios (higher is better except inc size/written and quick largest/smallest; 1 = parity)'`,
     `set xtics rotate by -25`, `set yrange [0:*]`, `set grid ytics`, `unset key`,
     `plot '${base}.dat' using 0:2:xtic(1) with boxes, 1 with lines dt 2`,
-  ].join('\n');
+  ].join('; ');
   await exec('gnuplot', ['-e', script]);
   return { markdown: md, files: { md: `${base}.md`, png: `${base}.png` } };
 }
