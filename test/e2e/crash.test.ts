@@ -1,17 +1,11 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { agentCommand } from '../../activities/host/virsh';
-import { backupVia, enrol, KbossZone, qemuImgCompare, settle, setupKbossZone } from '../helpers/backups';
+import { backupVia, enrol, KbossZone, qemuImgCompare, settle, setupKbossZone, sha256 } from '../helpers/backups';
 import { eventually, Stack, startStack } from '../helpers/stack';
 import { createTestVm, destroyTestVm, guestWrite, TestVm, virsh, waitForAgent } from '../helpers/vm';
 
 const MiB = 1024 * 1024;
-const sha256 = (file: string) =>
-  new Promise<string>((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(file).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
-  });
 
 /**
  * The host worker killed (SIGKILL) at exact points of a workflow: the guest is thawed anyway, no

@@ -1,21 +1,15 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, openSync, writeSync, closeSync } from 'node:fs';
+import { openSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { agentCommand } from '../../activities/host/virsh';
-import { backupVia, enrol, KbossZone, offlineWrite, qemuImgCompare, settle, setupKbossZone, snapshotDisk } from '../helpers/backups';
+import { backupVia, enrol, KbossZone, offlineWrite, qemuImgCompare, settle, setupKbossZone, sha256, snapshotDisk } from '../helpers/backups';
 import { CACHE } from '../helpers/paths';
 import { eventually, Stack, startStack } from '../helpers/stack';
 import { createTestVm, destroyTestVm, diskPathOf, guestWrite, TestVm, virsh, waitForAgent } from '../helpers/vm';
 
 const MiB = 1024 * 1024;
 const exec = promisify(execFile);
-const sha256 = (file: string) =>
-  new Promise<string>((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(file).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
-  });
 const backingChain = async (file: string): Promise<string[]> => {
   const { stdout } = await exec('qemu-img', ['info', '-U', '--backing-chain', '--output=json', file]);
   return (JSON.parse(stdout) as { filename: string }[]).slice(1).map((i) => i.filename);

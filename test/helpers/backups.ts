@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -69,4 +71,12 @@ export async function snapshotDisk(src: string, dest: string): Promise<void> {
 /** Offline write into a stopped VM's disk. */
 export async function offlineWrite(disk: string, offset: number, length: number, pattern: number): Promise<void> {
   await exec('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x${pattern.toString(16)} ${offset} ${length}`, disk]);
+}
+
+/** SHA-256 of a whole file, to show a file did not change. */
+export function sha256(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(file).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
+  });
 }
