@@ -2,7 +2,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { agentCommand } from '../../activities/host/virsh';
 import { backupVia, enrol, KbossZone, offlineWrite, qemuImgCompare, settle, setupKbossZone, snapshotDisk } from '../helpers/backups';
-import { CACHE } from '../helpers/paths';
 import { Stack, startStack } from '../helpers/stack';
 import { createTestVm, destroyTestVm, guestWrite, TestVm, virsh, waitForAgent } from '../helpers/vm';
 
@@ -13,7 +12,8 @@ describe('createBackup on the real stack', () => {
   let s: Stack;
   let kb: KbossZone;
   const vms: TestVm[] = [];
-  const ref = (name: string) => path.join(CACHE, 'vms', `${name}.ref.qcow2`);
+  /** Reference copies live in the VM's own folder, so they go with it. */
+  const ref = (vm: TestVm, point: string) => path.join(vm.dir, `ref-${point}.qcow2`);
   const file = (b: any, target = 'vda') => path.join(kb.repoPath, b.disks.find((d: any) => d.target === target).file);
 
   const newVm = async (opts: Parameters<typeof createTestVm>[0], offeringId = kb.offeringId) => {
@@ -26,7 +26,7 @@ describe('createBackup on the real stack', () => {
   const backupPaused = async (vm: TestVm, refName: string, body: Record<string, unknown> = {}) => {
     await virsh(['suspend', vm.name]);
     try {
-      await snapshotDisk(vm.diskPath, ref(refName));
+      await snapshotDisk(vm.diskPath, ref(vm, refName));
       return await backupVia(s, { vmId: vm.uuid, ...body });
     } finally {
       await virsh(['resume', vm.name]);
@@ -46,24 +46,24 @@ describe('createBackup on the real stack', () => {
   test('running VM: full, then incrementals of exactly the written blocks, each equal to the disk at its time', async () => {
     const vm = await newVm({ os: false, diskSizeMiB: 256 });
     await guestWrite(vm, 0, 16 * MiB, 0x11);
-    const full = await backupPaused(vm, `${vm.name}-0`, { name: 'first' });
+    const full = await backupPaused(vm, `0`, { name: 'first' });
     expect(full).toMatchObject({ status: 'BackedUp', type: 'FULL', chainPosition: 0, name: 'first', hostId: s.facts.id, quiesced: false });
     expect(full.checkpoint).toBe(`backflow-${full.id}`);
-    expect((await qemuImgCompare(ref(`${vm.name}-0`), file(full))).identical).toBe(true);
+    expect((await qemuImgCompare(ref(vm, `0`), file(full))).identical).toBe(true);
 
     await guestWrite(vm, 64 * MiB, 8 * MiB, 0xab);
-    const inc1 = await backupPaused(vm, `${vm.name}-1`);
+    const inc1 = await backupPaused(vm, `1`);
     expect(inc1).toMatchObject({ status: 'BackedUp', type: 'INCREMENTAL', parentId: full.id, chainId: full.id, chainPosition: 1 });
     await guestWrite(vm, 160 * MiB, 8 * MiB, 0xcd);
-    const inc2 = await backupPaused(vm, `${vm.name}-2`);
+    const inc2 = await backupPaused(vm, `2`);
     expect(inc2).toMatchObject({ status: 'BackedUp', type: 'INCREMENTAL', parentId: inc1.id, chainPosition: 2 });
 
     // Each backup with its parents is the disk at its time; a later write is in no earlier backup.
     for (const [b, r] of [[full, 0], [inc1, 1], [inc2, 2]] as const) {
-      const cmp = await qemuImgCompare(ref(`${vm.name}-${r}`), file(b));
+      const cmp = await qemuImgCompare(ref(vm, `${r}`), file(b));
       expect(cmp).toEqual({ identical: true, out: expect.stringContaining('identical') });
     }
-    expect((await qemuImgCompare(ref(`${vm.name}-2`), file(inc1))).identical).toBe(false);
+    expect((await qemuImgCompare(ref(vm, `2`), file(inc1))).identical).toBe(false);
     // Incrementals hold the written data, not the disk: 8 MiB written, 256 MiB disk.
     for (const inc of [inc1, inc2]) {
       expect(inc.sizeBytes).toBeGreaterThanOrEqual(8 * MiB);
@@ -81,17 +81,17 @@ describe('createBackup on the real stack', () => {
     const vm = await newVm({ os: false, diskSizeMiB: 256, start: false });
     await offlineWrite(vm.diskPath, 0, 16 * MiB, 0x21);
     const full = await backupVia(s, { vmId: vm.uuid });
-    await snapshotDisk(vm.diskPath, ref(`${vm.name}-0`));
+    await snapshotDisk(vm.diskPath, ref(vm, `0`));
     expect(full).toMatchObject({ status: 'BackedUp', type: 'FULL' });
     await offlineWrite(vm.diskPath, 96 * MiB, 8 * MiB, 0x22);
     const inc1 = await backupVia(s, { vmId: vm.uuid });
-    await snapshotDisk(vm.diskPath, ref(`${vm.name}-1`));
+    await snapshotDisk(vm.diskPath, ref(vm, `1`));
     await offlineWrite(vm.diskPath, 200 * MiB, 8 * MiB, 0x23);
     const inc2 = await backupVia(s, { vmId: vm.uuid });
-    await snapshotDisk(vm.diskPath, ref(`${vm.name}-2`));
+    await snapshotDisk(vm.diskPath, ref(vm, `2`));
     expect(inc1).toMatchObject({ status: 'BackedUp', type: 'INCREMENTAL', parentId: full.id });
     expect(inc2).toMatchObject({ status: 'BackedUp', type: 'INCREMENTAL', parentId: inc1.id });
-    for (const [b, r] of [[full, 0], [inc1, 1], [inc2, 2]] as const) expect((await qemuImgCompare(ref(`${vm.name}-${r}`), file(b))).identical).toBe(true);
+    for (const [b, r] of [[full, 0], [inc1, 1], [inc2, 2]] as const) expect((await qemuImgCompare(ref(vm, `${r}`), file(b))).identical).toBe(true);
     for (const inc of [inc1, inc2]) expect(inc.sizeBytes).toBeLessThan(2 * 8 * MiB + 2 * MiB);
     expect((await virsh(['domstate', vm.name])).trim()).toBe('shut off');
   });
@@ -142,7 +142,7 @@ describe('createBackup on the real stack', () => {
     const chain: any[] = [];
     for (let i = 0; i < 3; i++) {
       await guestWrite(vm, i * 16 * MiB, 4 * MiB, 0x40 + i);
-      chain.push(await backupPaused(vm, `${vm.name}-d${i}`));
+      chain.push(await backupPaused(vm, `d${i}`));
     }
     const [a, b, c] = chain;
     const refused = await s.api('DELETE', `/v1/backups/${b.id}`);
@@ -157,8 +157,8 @@ describe('createBackup on the real stack', () => {
     expect(existsSync(path.join(kb.repoPath, vm.uuid, b.id))).toBe(false);
     const c2 = (await s.api('GET', `/v1/backups/${c.id}`)).body;
     expect(c2).toMatchObject({ parentId: a.id, chainPosition: 1, status: 'BackedUp' });
-    expect((await qemuImgCompare(ref(`${vm.name}-d0`), file(a))).identical).toBe(true);
-    expect((await qemuImgCompare(ref(`${vm.name}-d2`), file(c2))).identical).toBe(true);
+    expect((await qemuImgCompare(ref(vm, `d0`), file(a))).identical).toBe(true);
+    expect((await qemuImgCompare(ref(vm, `d2`), file(c2))).identical).toBe(true);
   });
 
   test('two concurrent createBackup calls never run at once; the same request id gives one backup', async () => {

@@ -48,7 +48,7 @@ describe('nas and dummy providers', () => {
     const first = await backupVia(s, { vmId: vm.uuid });
     await guestWrite(vm, 8 * MiB, 4 * MiB, 0x92);
     await virsh(['suspend', vm.name]);
-    const ref = path.join(CACHE, 'vms', `${vm.name}.nas.qcow2`);
+    const ref = path.join(vm.dir, 'ref-nas.qcow2');
     await snapshotDisk(vm.diskPath, ref);
     const second = await backupVia(s, { vmId: vm.uuid });
     await virsh(['resume', vm.name]);

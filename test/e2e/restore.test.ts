@@ -4,7 +4,6 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { agentCommand } from '../../activities/host/virsh';
 import { backupVia, enrol, KbossZone, offlineWrite, qemuImgCompare, settle, setupKbossZone, sha256, snapshotDisk } from '../helpers/backups';
-import { CACHE } from '../helpers/paths';
 import { eventually, Stack, startStack } from '../helpers/stack';
 import { createTestVm, destroyTestVm, diskPathOf, guestWrite, TestVm, virsh, waitForAgent } from '../helpers/vm';
 
@@ -20,7 +19,8 @@ describe('restores on the real stack', () => {
   let s: Stack;
   let kb: KbossZone;
   const vms: TestVm[] = [];
-  const ref = (name: string) => path.join(CACHE, 'vms', `${name}.ref.qcow2`);
+  /** Reference copies live in the VM's own folder, so they go with it. */
+  const ref = (vm: TestVm, point: string) => path.join(vm.dir, `ref-${point}.qcow2`);
   const file = (b: any, target = 'vda') => path.join(kb.repoPath, b.disks.find((d: any) => d.target === target).file);
   const newVm = async (opts: Parameters<typeof createTestVm>[0]) => {
     const vm = await createTestVm(opts);
@@ -31,7 +31,7 @@ describe('restores on the real stack', () => {
   const backupPaused = async (vm: TestVm, refName: string) => {
     await virsh(['suspend', vm.name]);
     try {
-      await snapshotDisk(vm.diskPath, ref(refName));
+      await snapshotDisk(vm.diskPath, ref(vm, refName));
       return await backupVia(s, { vmId: vm.uuid });
     } finally {
       await virsh(['resume', vm.name]);
@@ -59,7 +59,7 @@ describe('restores on the real stack', () => {
     chain = [];
     for (let i = 0; i < 3; i++) {
       await guestWrite(chainVm, i * 24 * MiB, 8 * MiB, 0x50 + i);
-      chain.push(await backupPaused(chainVm, `${chainVm.name}-r${i}`));
+      chain.push(await backupPaused(chainVm, `r${i}`));
     }
     expect(chain.map((b) => b.type)).toEqual(['FULL', 'INCREMENTAL', 'INCREMENTAL']);
   });
@@ -83,7 +83,7 @@ describe('restores on the real stack', () => {
     for (const i of [0, 2, 1]) {
       const r = await restoreVia(`/v1/backups/${chain[i].id}/restore`);
       expect(r.body).toMatchObject({ status: 'Succeeded', mode: 'in_place', backupId: chain[i].id, targetVmId: chainVm.uuid });
-      const cmp = await qemuImgCompare(ref(`${chainVm.name}-r${i}`), chainVm.diskPath);
+      const cmp = await qemuImgCompare(ref(chainVm, `r${i}`), chainVm.diskPath);
       expect(cmp.identical).toBe(true);
       expect(await backingChain(chainVm.diskPath)).toEqual([]);
     }
@@ -102,7 +102,7 @@ describe('restores on the real stack', () => {
     const r = await restoreVia(`/v1/backups/${chain[2].id}/restore`);
     expect(r.body.status).toBe('Succeeded');
     expect((await virsh(['domuuid', chainVm.name])).trim()).toBe(chainVm.uuid);
-    expect((await qemuImgCompare(ref(`${chainVm.name}-r2`), chainVm.diskPath)).identical).toBe(true);
+    expect((await qemuImgCompare(ref(chainVm, `r2`), chainVm.diskPath)).identical).toBe(true);
   });
 
   test('a corrupted backup file: a clear error, and the VM disk is untouched', async () => {
@@ -142,7 +142,7 @@ describe('restores on the real stack', () => {
     const vm = (await s.api('GET', `/v1/vms/${target.uuid}`)).body;
     const attached = vm.disks.find((d: any) => d.target === 'vdb');
     expect(attached).toBeDefined();
-    expect((await qemuImgCompare(ref(`${chainVm.name}-r1`), attached.path)).identical).toBe(true);
+    expect((await qemuImgCompare(ref(chainVm, `r1`), attached.path)).identical).toBe(true);
   });
 
   test('createVMFromBackup makes a new VM with new UUID and disk files, equal to the backup', async () => {
@@ -153,7 +153,7 @@ describe('restores on the real stack', () => {
     const vm = (await s.api('GET', `/v1/vms/${newId}`)).body;
     expect(vm.name).toBe(`${chainVm.name}-clone`);
     expect(vm.disks[0].path).not.toBe(chainVm.diskPath);
-    expect((await qemuImgCompare(ref(`${chainVm.name}-r2`), vm.disks[0].path)).identical).toBe(true);
+    expect((await qemuImgCompare(ref(chainVm, `r2`), vm.disks[0].path)).identical).toBe(true);
     await virsh(['undefine', vm.name]);
   });
 
