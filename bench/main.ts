@@ -28,10 +28,14 @@ export async function runBenchmark(opts: BenchOptions): Promise<{ results: Resul
     // 1. Full backup of incompressible data.
     const [vm, twin] = await randomVms(diskMiB, 2, work, vms);
     await enrol(s, vm.uuid, kb.offeringId);
+    // Each full copy starts from a cold page cache, so none reads what another just left in memory.
+    await dropCaches();
     const raw = await rawCopy(vm.diskPath, path.join(work, 'raw-copy.qcow2'));
     await rm(path.join(work, 'raw-copy.qcow2'));
+    await dropCaches();
     const bfFull = await timed(() => backupVia(s, { vmId: vm.uuid }));
     const vnbDir = path.join(work, 'virtnbd');
+    await dropCaches();
     const vnbFull = await virtnbdbackup(twin.name, 'full', vnbDir);
     r.full = { bytes: diskMiB * MiB, backflow: bfFull.seconds, virtnbdbackup: vnbFull, raw, status: bfFull.value.status };
 
@@ -53,13 +57,16 @@ export async function runBenchmark(opts: BenchOptions): Promise<{ results: Resul
     // 3. Full restore of the newest point (the chain flattened), against virtnbdrestore and a raw copy.
     await virsh(['destroy', vm.name]);
     await s.api('POST', `/v1/hosts/${s.facts.id}/sync`);
+    await dropCaches();
     const bfRestore = await timed(async () => {
       const started = await s.api('POST', `/v1/backups/${latest.id}/restore`, { body: {} });
       if (started.status !== 202) throw new Error(`restore refused: ${JSON.stringify(started.body)}`);
       await settle(s, started.body.workflowId);
       return (await s.api('GET', `/v1/restores/${started.body.restoreId}`)).body;
     });
+    await dropCaches();
     const vnbRestore = await virtnbdrestore(vnbDir, path.join(work, 'virtnbd-restored'));
+    await dropCaches();
     const rawRestore = await rawCopy(path.join(kb.repoPath, bfFull.value.disks[0].file), path.join(work, 'raw-restore.qcow2'));
     r.restore = { backflow: bfRestore.seconds, status: bfRestore.value.status, virtnbdrestore: vnbRestore, raw: rawRestore };
 

@@ -49,7 +49,8 @@ export function markdown(r: Results): string {
     '',
     `Machine: ${m.host}, ${m.cpus} × ${m.cpu}, ${m.memGiB} GiB, kernel ${m.kernel}; ${m.qemu}; ${m.libvirt}; ` +
       `guests ${m.kvm ? 'KVM' : 'TCG (no /dev/kvm): guest-side speed is emulated, disk copies are not'}.`,
-    `Run ${r.started} → ${r.finished}. Disk ${r.opts.diskGiB} GiB of random data; virtnbdbackup ran on a twin VM with an identical disk and the same writes.`,
+    `Run ${r.started} → ${r.finished}. Disk ${r.opts.diskGiB} GiB of random data; virtnbdbackup ran on a twin VM with an identical disk and the same writes. ` +
+      'The page cache is dropped before each full copy and each restore.',
     '',
     '| figure | Backflow | virtnbdbackup / virtnbdrestore | raw copy (cp) | ratio |',
     '|---|---|---|---|---|',
