@@ -74,6 +74,8 @@ async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress
       let cleanedUp = true;
       if (repoPath) {
         try {
+          // A libvirt job still writing into the folder must stop before the folder goes.
+          await host.abortLiveBackup({ domain: plan.vm.id });
           // A folder that is not recorded as BackedUp must not stay where it could be taken for a good backup.
           await host.discardBackupDir({ repoPath, vmUuid: plan.vm.id, backupId: input.backupId });
           if (committed) await host.deleteBackupFiles({ repoPath, vmUuid: plan.vm.id, backupId: input.backupId });
