@@ -1,4 +1,4 @@
-import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, defineUpdate, setHandler, ApplicationFailure } from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { HostFacts } from '../common/schemas/inventory';
 import { catalog, onHost } from './activities';
 
@@ -32,8 +32,9 @@ export async function hostInventoryWorkflow(input: InventoryInput): Promise<void
   });
   setHandler(lastSync, () => last);
 
-  // Bounded history: continue as new after a while, carrying the latest facts.
-  for (let round = 0; round < 200; round++) {
+  // Bounded history: continue as new when the server suggests it (the event count is a backstop for a
+  // server that never does), carrying the latest facts.
+  while (!workflowInfo().continueAsNewSuggested && workflowInfo().historyLength < 10_000) {
     const ticket = requested;
     if (!registered) {
       await catalog.registerHost(facts);
