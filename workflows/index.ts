@@ -6,3 +6,4 @@ export * from './deleteVmBackups';
 export * from './restore';
 export * from './restoreVolume';
 export * from './createVmFromBackup';
+export * from './slotProbe';

@@ -5,6 +5,7 @@ import { createBackupDeletionActivities } from './backupDeletion';
 import { createHostActivities } from './hosts';
 import { createInventoryActivities } from './inventory';
 import { createRestoreActivities } from './restores';
+import { createSlotActivities } from './slots';
 import { createVmLockActivities } from './vmLocks';
 
 /** Every catalog activity, bound to one pool; the control worker registers these. */
@@ -16,6 +17,7 @@ export function createControlActivities(pool: Pool, temporal?: Client) {
     ...createBackupDeletionActivities(pool),
     ...createRestoreActivities(pool),
     ...createVmLockActivities(pool, temporal),
+    ...createSlotActivities(pool, temporal),
   };
 }
 export type ControlActivities = ReturnType<typeof createControlActivities>;
