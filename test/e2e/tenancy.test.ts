@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { backupVia, enrol, KbossZone, qemuImgCompare, settle, setupKbossZone, sha256 } from '../helpers/backups';
+import { enrol, KbossZone, qemuImgCompare, settle, setupKbossZone, sha256 } from '../helpers/backups';
 import { Stack, startStack } from '../helpers/stack';
 import { createTestVm, destroyTestVm, guestWrite, TestVm, virsh } from '../helpers/vm';
 
@@ -14,6 +14,8 @@ describe('tenancy on the real stack', () => {
   let s: Stack;
   let kb: KbossZone;
   const vms: TestVm[] = [];
+  /** Names a create-vm may define: undefined at the end whatever happened (a refused one defines none). */
+  const extraDomains: string[] = [];
   const user: Record<'a' | 'b', { id: string; key: string; domainId: string }> = {} as never;
 
   const ok = async (method: string, url: string, o: { key?: string; body?: unknown } = {}, status?: number) => {
@@ -67,6 +69,7 @@ describe('tenancy on the real stack', () => {
     expect([backupA.status, backupB.status]).toEqual(['BackedUp', 'BackedUp']);
   });
   afterAll(async () => {
+    for (const name of extraDomains) await virsh(['undefine', name]).catch(() => undefined);
     for (const vm of vms) await destroyTestVm(vm).catch(() => undefined);
     await s?.stop();
     kb?.cleanup();
@@ -74,7 +77,8 @@ describe('tenancy on the real stack', () => {
 
   test('(1) createVMFromBackup refuses a disk path taken on the host (409 body.name) and leaves that file, and the folder, as they were', async () => {
     // Another VM's disk, at the path create-vm would write: <source disk folder>/<name>-vda.qcow2.
-    const name = 'victim';
+    const name = `${vmA.name}-victim`;
+    extraDomains.push(name);
     const victim = path.join(path.dirname(vmA.diskPath), `${name}-vda.qcow2`);
     await exec('qemu-img', ['create', '-q', '-f', 'qcow2', victim, '16M']);
     await exec('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x77 0 1M', victim]);
@@ -90,6 +94,7 @@ describe('tenancy on the real stack', () => {
     await expect(virsh(['domuuid', name])).rejects.toThrow();
 
     // A free name: new files only, equal to the backup, and nothing left beside them.
+    extraDomains.push(`${vmA.name}-new`);
     const ok202 = await ok('POST', `/v1/backups/${backupA.id}/create-vm`, { key: user.a.key, body: { name: `${vmA.name}-new` } }, 202);
     await settle(s, ok202.workflowId);
     const rec = await ok('GET', `/v1/restores/${ok202.restoreId}`, { key: user.a.key });
@@ -100,13 +105,13 @@ describe('tenancy on the real stack', () => {
     expect((await qemuImgCompare(path.join(kb.repoPath, backupA.disks[0].file), created.disks[0].path)).identical).toBe(true);
     expect(await restoreLeftovers(vmA.dir)).toEqual([]);
     expect(await sha256(victim)).toBe(before);
-    await virsh(['undefine', created.name]);
   });
 
   test('(5) create-vm with a name held by another account\'s VM answers exactly as for any taken name, saying nothing of whose', async () => {
     // vmA is user a's; user b asks for its name. A file nobody in the catalog owns is taken as well.
     const byVm = await s.api('POST', `/v1/backups/${backupB.id}/create-vm`, { key: user.b.key, body: { name: vmA.name } });
-    const fileName = 'stray';
+    const fileName = `${vmB.name}-stray`;
+    extraDomains.push(fileName);
     await fs.writeFile(path.join(vmB.dir, `${fileName}-vda.qcow2`), 'not a disk');
     const byFile = await s.api('POST', `/v1/backups/${backupB.id}/create-vm`, { key: user.b.key, body: { name: fileName } });
     expect([byVm.status, byFile.status]).toEqual([409, 409]);
