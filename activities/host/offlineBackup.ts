@@ -34,7 +34,7 @@ export async function offlineBackup(input: {
     if (d.full) {
       // Cannot carry a bitmap (raw...): a whole copy, read in its own format (never probed).
       await runWithProgress('qemu-img', ['convert', '-p', ...(d.format ? ['-f', d.format] : []), '-O', 'qcow2', d.path, out]);
-      bytes += (await imageInfo(d.path))['virtual-size'];
+      bytes += (await imageInfo(d.path, d.format))['virtual-size'];
       continue;
     }
     // A retry after the new bitmap was already made: make it again with this attempt's copy.
