@@ -41,6 +41,8 @@ function fromCarriedStatus(err: any): HttpError | undefined {
   if (!Number.isInteger(status) || status < 400 || status > 499) return undefined;
   if (err.type === 'entity.parse.failed') return new HttpError(400, 'body: malformed JSON', 'body');
   if (err.type === 'entity.too.large') return new HttpError(413, 'body: too large', 'body');
+  // zlib's errors (Z_DATA_ERROR, ...): a body that does not decode as its Content-Encoding says.
+  if (typeof err.code === 'string' && err.code.startsWith('Z_')) return new HttpError(status, 'body: does not decode as its Content-Encoding says', 'body');
   const field = FIELD_OF_TYPE[err.type] ?? (err instanceof URIError ? 'path' : 'request');
   // Express's own 4xx messages are safe to show (they describe the request, not the server).
   return new HttpError(status, `${field}: ${err.expose === false ? 'invalid' : String(err.message)}`, field);

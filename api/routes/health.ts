@@ -7,8 +7,9 @@ import { CONTROL_TASK_QUEUE } from '../../common/temporal';
 const HEALTH_BUDGET_MS = 1_500;
 
 /**
- * A worker counts as alive when it has polled its queue this recently. Workers keep several long-polls
- * open and renew them as they end, so a live worker's latest poll is seconds old; a dead one's ages.
+ * A worker counts as alive when it has polled its queue this recently. Temporal records a poll when it
+ * starts; our servers end long-polls every 10 s (TEMPORAL_SERVER_ARGS), so a live worker's last poll is
+ * at most ~10 s old, and a dead one shows within this (and the 30 s the issue asks for).
  */
 export const POLLER_FRESH_MS = 25_000;
 

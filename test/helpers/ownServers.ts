@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { SEARCH_ATTRIBUTES } from '../../common/temporal';
+import { SEARCH_ATTRIBUTES, TEMPORAL_SERVER_ARGS } from '../../common/temporal';
 import { TEMPORAL_BIN } from './paths';
 
 const exec = promisify(execFile);
@@ -81,7 +81,7 @@ export async function startOwnTemporal(): Promise<OwnTemporal> {
     child = spawn(
       TEMPORAL_BIN,
       ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless',
-        '--db-filename', path.join(dir, 'temporal.db'), '--log-level', 'warn',
+        '--db-filename', path.join(dir, 'temporal.db'), '--log-level', 'warn', ...TEMPORAL_SERVER_ARGS,
         ...SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', `${a.name}=Keyword`])],
       { stdio: ['ignore', log, log] },
     );

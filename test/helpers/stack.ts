@@ -14,7 +14,7 @@ import { apiTemporalClient } from '../../api/temporalClient';
 import { ensureAdminKey } from '../../api/adminKey';
 import { createPool } from '../../common/db';
 import type { HostFacts } from '../../common/schemas/inventory';
-import { SEARCH_ATTRIBUTES } from '../../common/temporal';
+import { SEARCH_ATTRIBUTES, TEMPORAL_SERVER_ARGS } from '../../common/temporal';
 import { hostFacts } from '../../workers/hostFacts';
 import { announceHost, createControlWorker, createHostWorker } from '../../workers/wiring';
 import { createTestDatabase } from './database';
@@ -75,7 +75,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const env = opts.temporalAddress
     ? await TestWorkflowEnvironment.createFromExistingServer({ address: opts.temporalAddress })
     : await TestWorkflowEnvironment.createLocal({
-        server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: SEARCH_ATTRIBUTES, ip: '127.0.0.1' },
+        server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: SEARCH_ATTRIBUTES, ip: '127.0.0.1', extraArgs: TEMPORAL_SERVER_ARGS },
       });
   const namespace = env.namespace ?? 'default';
   const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
