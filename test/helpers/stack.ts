@@ -136,9 +136,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
   const adminKey = 'bf_test_admin_' + randomBytes(12).toString('hex');
   await ensureAdminKey(pool, adminKey);
+  // The API's own Temporal client (deadlines, short retries), as api/server.ts makes it.
+  const apiTemporal = apiTemporalClient(env.address, namespace);
   const server: Server = await new Promise((resolve) => {
-    // The API's own Temporal client (deadlines, short retries), as api/server.ts makes it.
-    const s = createApp({ pool, temporal: apiTemporalClient(env.address, namespace) }).listen(0, '127.0.0.1', () => resolve(s));
+    const s = createApp({ pool, temporal: apiTemporal }).listen(0, '127.0.0.1', () => resolve(s));
     answerClientErrorsAsJson(s);
   });
   const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -167,6 +168,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
     stop: async () => {
       await new Promise((r) => server.close(r));
+      await apiTemporal.connection.close();
       await stopHostWorker();
       await stopControlWorker();
       await env.teardown();
