@@ -70,6 +70,9 @@ describe('outages: the API lives through them, /health tells them promptly, and 
     }
     if (vm) await destroyTestVm(vm).catch(() => undefined);
     kb?.cleanup();
+    // A test that failed midway may have left a server down: the stack's cleanup needs both.
+    await pg?.start().catch(() => undefined);
+    await temporal?.start().catch(() => undefined);
     await s?.stop();
     await temporal?.destroy();
     await pg?.destroy();

@@ -25,6 +25,7 @@ export async function freePort(): Promise<number> {
  * A PostgreSQL server of the test's own (Debian's binaries, a temp cluster, a free port, trust for root),
  * which the test may stop and start without touching the shared server other tests use.
  */
+/** start and stop are no-ops when it already is in that state, so a test's cleanup can always call start. */
 export interface OwnPostgres { adminUrl: string; start: () => Promise<void>; stop: () => Promise<void>; destroy: () => Promise<void> }
 
 const PG_BIN = process.env.TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
@@ -46,12 +47,17 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   const port = await freePort();
   await run('initdb', ['-D', data, '-U', 'root', '--auth=trust', '-E', 'UTF8', '--no-sync']);
   const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+  let up = false;
   const start = async () => {
+    if (up) return;
     await run('pg_ctl', ['-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', '-t', '60', 'start']);
+    up = true;
   };
   // fast: disconnects every client at once, as a restart of the server would.
   const stop = async () => {
+    if (!up) return;
     await run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+    up = false;
   };
   await start();
   return {
@@ -77,6 +83,7 @@ export async function startOwnTemporal(): Promise<OwnTemporal> {
   const address = `127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   const start = async () => {
+    if (child && child.exitCode === null && child.signalCode === null) return;
     const log = openSync(path.join(dir, 'log'), 'a');
     child = spawn(
       TEMPORAL_BIN,
