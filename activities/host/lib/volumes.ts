@@ -39,8 +39,9 @@ export async function replaceVolume(tmp: string, targetPath: string, restoreId: 
 export async function assertNotInUse(file: string): Promise<void> {
   if (!(await exists(file))) return;
   try {
-    // Only the lock matters here, not the format: raw never misreads a header.
-    await qemuImg.info(file, 'raw', { shared: false });
+    // Only the lock matters, whatever the file's format: the qcow2 driver asks that nobody else writes,
+    // so it meets a running QEMU's lock (raw or qcow2 file alike) before it reads any header.
+    await qemuImg.info(file, 'qcow2', { shared: false });
   } catch (e) {
     if (e instanceof CommandError && /lock/i.test(e.stderr)) {
       throw fail.nonRetryable(Failure.DiskInUse, `${file} is in use (${e.stderr.trim()}): the VM must be stopped`);
