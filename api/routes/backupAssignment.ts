@@ -14,6 +14,7 @@ import { offeringRoutes } from './offerings';
 import { providerRoutes } from './providers';
 import { repositoryRoutes } from './repositories';
 import { settingRoutes } from './settings';
+import { deleteVmSchedules } from '../../activities/control/schedules';
 
 /**
  * For removeVirtualMachineFromBackupOffering with forced=true: deletes every backup of the VM through
@@ -122,6 +123,8 @@ export function backupAssignmentRoutes(deps: ApiDeps) {
       return { vm, backups: await activeBackupCount(c, vm.id) };
     };
     const first = await inTransaction(pool, check);
+    // Off its offering, the VM has no scheduled backups any more (from Temporal and the catalog).
+    if (first.backups === 0 || forced) await deleteVmSchedules(pool, deps.temporal, first.vm.id);
     if (first.backups > 0) {
       if (!forced) {
         throw conflict(`vm ${first.vm.name} has ${first.backups} backup(s): delete them first, or remove with forced=true to delete them all`, 'query.forced');

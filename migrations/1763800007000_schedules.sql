@@ -1,0 +1,39 @@
+-- Up Migration
+-- Backup schedules: each row is one Temporal Schedule (temporal_id); the two are created, changed and
+-- deleted together by the API. offering_id is the VM's offering when the schedule was made, so an
+-- offering with schedules behind it cannot be deleted.
+CREATE TABLE backup_schedules (
+  id uuid PRIMARY KEY,
+  vm_id uuid NOT NULL REFERENCES vms(id),
+  account_id uuid REFERENCES accounts(id),
+  zone_id uuid NOT NULL REFERENCES zones(id),
+  offering_id uuid NOT NULL REFERENCES backup_offerings(id),
+  interval_type text NOT NULL CHECK (interval_type IN ('HOURLY', 'DAILY', 'WEEKLY', 'MONTHLY')),
+  schedule text NOT NULL,
+  timezone text NOT NULL,
+  max_backups integer NOT NULL CHECK (max_backups >= 1),
+  quiesce boolean NOT NULL DEFAULT false,
+  isolated boolean NOT NULL DEFAULT false,
+  temporal_id text NOT NULL UNIQUE,
+  paused boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX backup_schedules_vm_idx ON backup_schedules (vm_id);
+CREATE INDEX backup_schedules_offering_idx ON backup_schedules (offering_id);
+
+-- The schedule a backup was taken by (NULL: ad hoc). No foreign key: the backups outlive their schedule.
+ALTER TABLE backups ADD COLUMN schedule_id uuid;
+CREATE INDEX backups_schedule_idx ON backups (schedule_id, created_at) WHERE schedule_id IS NOT NULL;
+-- Set and cleared by the owner: never removed by retention or delete while set.
+ALTER TABLE backups ADD COLUMN protected boolean NOT NULL DEFAULT false;
+-- Why retention removed a backup (kept on the Expunged row for the record).
+ALTER TABLE backups ADD COLUMN retired_reason text;
+
+-- A grandfather-father-son policy ({keepLast, keepHourly, ...}) applied after each backup of a VM on the offering.
+ALTER TABLE backup_offerings ADD COLUMN retention_policy jsonb;
+
+-- Down Migration
+ALTER TABLE backup_offerings DROP COLUMN retention_policy;
+ALTER TABLE backups DROP COLUMN retired_reason, DROP COLUMN protected, DROP COLUMN schedule_id;
+DROP TABLE backup_schedules;
