@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isKnownTimeZone } from '../timezones';
 
 /** Backup schedules (CloudStack's createBackupSchedule & co.) and retention policies. */
 
@@ -29,13 +30,7 @@ export function parseScheduleTime(type: IntervalTypeName, schedule: string): { o
   return { ok: true, time: { minute, hour, day } };
 }
 
-/**
- * IANA names the Temporal server resolves from its tz database: the canonical ones this runtime
- * knows. CloudStack silently falls back to GMT for anything else; Backflow refuses it.
- */
-const ZONES = new Set<string>([...Intl.supportedValuesOf('timeZone'), 'UTC', 'Etc/UTC']);
-export const isKnownTimeZone = (tz: string) => ZONES.has(tz);
-
+/** CloudStack silently falls back to GMT for an unknown name; Backflow refuses it. */
 const TimeZone = z.string().refine(isKnownTimeZone, { message: 'not a known IANA time zone name (e.g. Europe/Berlin, America/New_York, UTC)' });
 const MaxBackups = z.number().int().min(1, 'must be at least 1');
 
