@@ -132,7 +132,7 @@ export async function describeTemporalSchedule(client: Client, temporalId: strin
       ? {
           scheduledAt: last.scheduledAt.toISOString(),
           startedAt: last.takenAt.toISOString(),
-          workflowId: 'workflowId' in last.action ? (last.action as { workflowId: string }).workflowId : '',
+          workflowId: last.action.workflow.workflowId,
         }
       : null,
     timezone: d.spec.timezone ?? null,

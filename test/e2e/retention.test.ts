@@ -30,8 +30,8 @@ describe('retention', () => {
   };
   const ref = (vm: TestVm, id: string) => path.join(vm.dir, `ref-${id}.qcow2`);
   /** Writes something new, keeps a copy of the disk as it is, and names the copy after the backup that follows. */
-  const writeAndKeep = async (vm: TestVm, i: number) => {
-    await offlineWrite(vm.diskPath, (i % 14) * 4 * MiB, 2 * MiB, 0x20 + i);
+  const writeAndKeep = async (vm: TestVm, i: number, regions = 14) => {
+    await offlineWrite(vm.diskPath, (i % regions) * 4 * MiB, 2 * MiB, 0x20 + i);
     const tmp = ref(vm, `next`);
     await snapshotDisk(vm.diskPath, tmp);
     return (backupId: string) => exec('mv', [tmp, ref(vm, backupId)]);
@@ -62,7 +62,8 @@ describe('retention', () => {
     const taken: any[] = [];
     const storage: number[] = [];
     for (let i = 0; i < 6; i++) {
-      const name = await writeAndKeep(vm, i);
+      // Three regions written over and over: the disk's data stops growing after the third run.
+      const name = await writeAndKeep(vm, i, 3);
       const b = await triggerAndSettle(s, sched.id, vm.name);
       expect(b).toMatchObject({ status: 'BackedUp', schedule_id: sched.id });
       await name(b.id);
@@ -72,6 +73,8 @@ describe('retention', () => {
       storage.push(await du(path.join(kb.repoPath, vm.uuid)));
     }
     console.log(`repository bytes of the VM after each of 6 runs (maxBackups 2, chain size 3): ${storage.join(', ')}`);
+    // Once the disk's data stops growing, so does the repository: a full and one incremental.
+    expect(Math.max(...storage.slice(3))).toBeLessThanOrEqual(storage[3] + MiB);
     expect(taken.some((b) => b.type === 'INCREMENTAL')).toBe(true);
     const last2 = taken.slice(-2).map((b) => b.id).sort();
     expect(await listed(vm)).toEqual(last2);
@@ -91,6 +94,27 @@ describe('retention', () => {
       expect(await ok('GET', `/v1/restores/${r.restoreId}`)).toMatchObject({ status: 'Succeeded' });
       expect(await qemuImgCompare(ref(vm, id), vm.diskPath)).toMatchObject({ identical: true });
     }
+  });
+
+  test('storage stays bounded over 12 runs with maxBackups 3 and chain size 4', async () => {
+    const off = await ok('POST', '/v1/backup-offerings', { name: 'chain4', zoneId: kb.zoneId, repositoryId: kb.repoId, backupChainSize: 4 });
+    const vm = await newVm(off.id);
+    const sched = await ok('POST', '/v1/backup-schedules', { vmId: vm.uuid, intervalType: 'HOURLY', schedule: '59', timezone: 'UTC', maxBackups: 3 });
+    const storage: number[] = [];
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const name = await writeAndKeep(vm, i, 4);
+      const b = await triggerAndSettle(s, sched.id, vm.name);
+      expect(b.status).toBe('BackedUp');
+      await name(b.id);
+      ids.push(b.id);
+      expect(folders(vm)).toEqual(ids.slice(-3).sort());
+      storage.push(await du(path.join(kb.repoPath, vm.uuid)));
+    }
+    console.log(`repository bytes of the VM after each of 12 runs (maxBackups 3, chain size 4): ${storage.join(', ')}`);
+    // The disk's data stops growing after run 4; a full of it plus two incrementals from run 6 on.
+    expect(Math.max(...storage.slice(6))).toBeLessThanOrEqual(storage[5] + MiB);
+    for (const id of ids.slice(-3)) expect(await qemuImgCompare(ref(vm, id), backupFile(vm, id))).toMatchObject({ identical: true });
   });
 
   test('a protected backup survives retention and delete (409), goes once unprotected; manual backups are never touched', async () => {
