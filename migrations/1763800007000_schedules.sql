@@ -32,8 +32,11 @@ ALTER TABLE backups ADD COLUMN retired_reason text;
 
 -- A grandfather-father-son policy ({keepLast, keepHourly, ...}) applied after each backup of a VM on the offering.
 ALTER TABLE backup_offerings ADD COLUMN retention_policy jsonb;
+-- An SLA offering's provider-controlled schedule ({id, temporalId, intervalType, schedule, timezone, maxBackups, quiesce}):
+-- one Temporal Schedule that backs up every VM assigned to the offering at each of its times.
+ALTER TABLE backup_offerings ADD COLUMN sla_schedule jsonb;
 
 -- Down Migration
-ALTER TABLE backup_offerings DROP COLUMN retention_policy;
+ALTER TABLE backup_offerings DROP COLUMN sla_schedule, DROP COLUMN retention_policy;
 ALTER TABLE backups DROP COLUMN retired_reason, DROP COLUMN protected, DROP COLUMN schedule_id;
 DROP TABLE backup_schedules;

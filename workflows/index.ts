@@ -8,3 +8,4 @@ export * from './restoreVolume';
 export * from './createVmFromBackup';
 export * from './slotProbe';
 export * from './retention';
+export * from './slaBackups';

@@ -21,14 +21,19 @@ export function createRetentionActivities(pool: Pool) {
     async planRetention(input: { vmId: string; scheduleId: string | null }): Promise<RetentionPlan> {
       const remove = new Map<string, { reason: string; at: number }>();
       if (input.scheduleId) {
-        const s = await pool.query(`SELECT temporal_id, max_backups FROM backup_schedules WHERE id = $1`, [input.scheduleId]);
+        // A VM's own schedule, or an SLA offering's (its maxBackups applies to each VM).
+        const s = await pool.query(
+          `SELECT temporal_id, max_backups FROM backup_schedules WHERE id = $1
+           UNION ALL SELECT sla_schedule->>'temporalId', (sla_schedule->>'maxBackups')::int FROM backup_offerings WHERE sla_schedule->>'id' = $1::text`,
+          [input.scheduleId],
+        );
         if (s.rowCount) {
           const { temporal_id: name, max_backups: max } = s.rows[0];
           // Manual backups carry no schedule_id, so a schedule's retention never reaches them.
           const over = await pool.query(
-            `SELECT id, created_at FROM backups WHERE schedule_id = $1 AND status = 'BackedUp' AND NOT hidden AND NOT protected
+            `SELECT id, created_at FROM backups WHERE schedule_id = $1 AND vm_id = $3 AND status = 'BackedUp' AND NOT hidden AND NOT protected
              ORDER BY created_at DESC OFFSET $2`,
-            [input.scheduleId, max],
+            [input.scheduleId, max, input.vmId],
           );
           for (const b of over.rows) remove.set(b.id, { reason: `schedule ${name} keeps ${max} backup(s)`, at: b.created_at.getTime() });
         }

@@ -2,7 +2,7 @@ import {
   ScheduleNotFoundError, ScheduleOverlapPolicy, type CalendarSpec, type Client, type ScheduleDescription, type ScheduleOptions,
 } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { parseScheduleTime, type IntervalTypeName } from '../../common/schemas/schedules';
+import { parseScheduleTime, type IntervalTypeName, type SlaSchedule } from '../../common/schemas/schedules';
 import type { BackupStart } from '../../common/schemas/backups';
 import { CONTROL_TASK_QUEUE, SA } from '../../common/temporal';
 
@@ -55,6 +55,43 @@ export function calendarFor(type: IntervalTypeName, schedule: string): CalendarS
   }
 }
 
+const POLICIES: ScheduleOptions['policies'] = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: SCHEDULE_CATCHUP_WINDOW, pauseOnFailure: false };
+
+/** An SLA offering's schedule: each time, slaBackupsWorkflow backs up the VMs assigned to the offering then. */
+function slaDefinition(o: { id: string; name: string; zoneName: string }, sla: SlaSchedule): Omit<ScheduleOptions, 'scheduleId'> {
+  return {
+    spec: { calendars: [calendarFor(sla.intervalType, sla.schedule)], timezone: sla.timezone },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'slaBackupsWorkflow',
+      workflowId: `sla-backups-${o.name}-${sla.id.slice(0, 8)}`,
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [{ offeringId: o.id, scheduleId: sla.id, quiesce: sla.quiesce }],
+      typedSearchAttributes: [
+        { key: SA.Zone, value: o.zoneName },
+        { key: SA.Operation, value: 'sla-backups' },
+      ],
+    },
+    policies: POLICIES,
+    typedSearchAttributes: [
+      { key: SA.Zone, value: o.zoneName },
+      { key: SA.Operation, value: 'backup-schedule' },
+    ],
+  };
+}
+
+export const slaTemporalId = (offeringName: string, type: IntervalTypeName, id: string) =>
+  `schedule-offering-${offeringName}-${type.toLowerCase()}-${id.slice(0, 8)}`;
+
+export async function createSlaSchedule(client: Client, o: { id: string; name: string; zoneName: string }, sla: SlaSchedule): Promise<void> {
+  await client.schedule.create({ scheduleId: sla.temporalId, ...slaDefinition(o, sla) });
+}
+
+export async function updateSlaSchedule(client: Client, o: { id: string; name: string; zoneName: string }, sla: SlaSchedule): Promise<void> {
+  const { spec, action, policies } = slaDefinition(o, sla);
+  await client.schedule.getHandle(sla.temporalId).update((prev) => ({ ...prev, spec, action, policies }) as never);
+}
+
 function definition(s: ScheduleRecord): Omit<ScheduleOptions, 'scheduleId'> {
   const args: [BackupStart] = [{ vmId: s.vmId, accountId: s.accountId, quiesce: s.quiesce, isolated: s.isolated, scheduleId: s.id }];
   return {
@@ -73,7 +110,7 @@ function definition(s: ScheduleRecord): Omit<ScheduleOptions, 'scheduleId'> {
       ],
     },
     // A backup still running when the next time comes is not doubled: that run is skipped, and counted.
-    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: SCHEDULE_CATCHUP_WINDOW, pauseOnFailure: false },
+    policies: POLICIES,
     typedSearchAttributes: [
       { key: SA.VmId, value: s.vmId },
       { key: SA.Zone, value: s.zoneName },
@@ -156,6 +193,16 @@ export function createScheduleActivities(pool: Pool, client?: Client) {
     async deleteVmSchedules(input: { vmId: string }): Promise<{ deleted: string[] }> {
       if (!client) throw new Error('deleteVmSchedules needs a Temporal client');
       return { deleted: await deleteVmSchedules(pool, client, input.vmId) };
+    },
+
+    /** The VMs an SLA offering backs up now: those assigned to it and not removed, with what a backup's workflow needs. */
+    async listSlaVms(input: { offeringId: string }): Promise<{ vmId: string; vmName: string; hostId: string; zoneName: string; accountId: string | null }[]> {
+      const r = await pool.query(
+        `SELECT v.id AS "vmId", v.name AS "vmName", v.host_id AS "hostId", z.name AS "zoneName", v.account_id AS "accountId"
+         FROM vms v JOIN zones z ON z.id = v.zone_id WHERE v.backup_offering_id = $1 AND v.removed_at IS NULL ORDER BY v.name`,
+        [input.offeringId],
+      );
+      return r.rows;
     },
   };
 }

@@ -34,22 +34,23 @@ export function parseScheduleTime(type: IntervalTypeName, schedule: string): { o
 const TimeZone = z.string().refine(isKnownTimeZone, { message: 'not a known IANA time zone name (e.g. Europe/Berlin, America/New_York, UTC)' });
 const MaxBackups = z.number().int().min(1, 'must be at least 1');
 
-export const CreateScheduleSchema = z
-  .object({
-    vmId: z.guid(),
-    intervalType: IntervalType,
-    schedule: z.string().max(16),
-    timezone: TimeZone,
-    /** Scheduled backups kept; default and upper bound: the backup.max.<interval> setting. */
-    maxBackups: MaxBackups.optional(),
-    quiesce: z.boolean().default(false),
-    isolated: z.boolean().default(false),
-  })
+/** When and how much: what a VM's schedule and an SLA offering's schedule have in common. */
+const ScheduleFields = z.object({
+  intervalType: IntervalType,
+  schedule: z.string().max(16),
+  timezone: TimeZone,
+  /** Scheduled backups kept (per VM); default and upper bound: the backup.max.<interval> setting. */
+  maxBackups: MaxBackups.optional(),
+  quiesce: z.boolean().default(false),
+});
+const scheduleMatchesType = (v: { intervalType: IntervalTypeName; schedule: string }, ctx: z.RefinementCtx) => {
+  const t = parseScheduleTime(v.intervalType, v.schedule);
+  if (!t.ok) ctx.addIssue({ code: 'custom', path: ['schedule'], message: t.message });
+};
+
+export const CreateScheduleSchema = ScheduleFields.extend({ vmId: z.guid(), isolated: z.boolean().default(false) })
   .strict()
-  .superRefine((v, ctx) => {
-    const t = parseScheduleTime(v.intervalType, v.schedule);
-    if (!t.ok) ctx.addIssue({ code: 'custom', path: ['schedule'], message: t.message });
-  });
+  .superRefine(scheduleMatchesType);
 export type CreateScheduleRequest = z.infer<typeof CreateScheduleSchema>;
 
 /** The interval type stays (it is part of the schedule's id); a new schedule string is checked against it. */
@@ -89,6 +90,12 @@ export type GfsPolicy = z.infer<typeof GfsPolicySchema>;
 export const SetRetentionPolicySchema = z.object({ policy: GfsPolicySchema.nullable() }).strict();
 /** Dry run: the offering's policy (or the one given) over one VM's backups, or every VM of the offering. */
 export const RetentionDryRunSchema = z.object({ vmId: z.guid().optional(), policy: GfsPolicySchema.optional() }).strict();
+
+/** An SLA offering's provider-controlled schedule (admin): every VM assigned to the offering is backed up by it. */
+export const SlaScheduleSchema = ScheduleFields.strict().superRefine(scheduleMatchesType);
+export type SlaScheduleRequest = z.infer<typeof SlaScheduleSchema>;
+/** As stored on the offering: the schedule's own id (each backup's scheduleId) and its Temporal id. */
+export interface SlaSchedule extends SlaScheduleRequest { id: string; temporalId: string; maxBackups: number }
 
 export const ProtectBackupSchema = z.object({ protected: z.boolean() }).strict();
 
