@@ -4,6 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { backupVia, enrol, KbossZone, offlineWrite, qemuImgCompare, settle, setupKbossZone, snapshotDisk } from '../helpers/backups';
 import { triggerAndSettle } from '../helpers/schedules';
+import { drainWorkflows } from '../helpers/schedules';
 import { Stack, startStack } from '../helpers/stack';
 import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
 
@@ -51,6 +52,7 @@ describe('retention', () => {
     kb = await setupKbossZone(s, { backupChainSize: 3 });
   });
   afterAll(async () => {
+    if (s) await drainWorkflows(s).catch(() => undefined);
     for (const vm of vms) await destroyTestVm(vm).catch(() => undefined);
     await s?.stop();
     kb?.cleanup();
@@ -99,7 +101,7 @@ describe('retention', () => {
   test('storage stays bounded over 12 runs with maxBackups 3 and chain size 4', async () => {
     const off = await ok('POST', '/v1/backup-offerings', { name: 'chain4', zoneId: kb.zoneId, repositoryId: kb.repoId, backupChainSize: 4 });
     const vm = await newVm(off.id);
-    const sched = await ok('POST', '/v1/backup-schedules', { vmId: vm.uuid, intervalType: 'HOURLY', schedule: '59', timezone: 'UTC', maxBackups: 3 });
+    const sched = await ok('POST', '/v1/backup-schedules', { vmId: vm.uuid, intervalType: 'MONTHLY', schedule: '00:03:27', timezone: 'UTC', maxBackups: 3 });
     const storage: number[] = [];
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) {
@@ -119,7 +121,7 @@ describe('retention', () => {
 
   test('a protected backup survives retention and delete (409), goes once unprotected; manual backups are never touched', async () => {
     const vm = await newVm();
-    const sched = await ok('POST', '/v1/backup-schedules', { vmId: vm.uuid, intervalType: 'DAILY', schedule: '00:03', timezone: 'UTC', maxBackups: 1 });
+    const sched = await ok('POST', '/v1/backup-schedules', { vmId: vm.uuid, intervalType: 'MONTHLY', schedule: '00:03:26', timezone: 'UTC', maxBackups: 1 });
     const run = async (i: number) => {
       const name = await writeAndKeep(vm, i);
       const b = await triggerAndSettle(s, sched.id, vm.name);

@@ -1,6 +1,7 @@
 import { SA } from '../../common/temporal';
 import { enrol, KbossZone, setupKbossZone } from '../helpers/backups';
 import { cliDescribeSchedule, localTime, scheduleBackups, settleScheduledBackup } from '../helpers/schedules';
+import { drainWorkflows } from '../helpers/schedules';
 import { eventually, Stack, startStack } from '../helpers/stack';
 import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
 
@@ -30,6 +31,7 @@ describe('backup schedules', () => {
     kb = await setupKbossZone(s);
   });
   afterAll(async () => {
+    if (s) await drainWorkflows(s).catch(() => undefined);
     for (const vm of vms) await destroyTestVm(vm).catch(() => undefined);
     await s?.stop();
     kb?.cleanup();

@@ -1,5 +1,6 @@
 import { enrol, KbossZone, setupKbossZone } from '../helpers/backups';
 import { scheduleBackups, settleScheduledBackup } from '../helpers/schedules';
+import { drainWorkflows } from '../helpers/schedules';
 import { eventually, Stack, startStack } from '../helpers/stack';
 import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
 
@@ -19,6 +20,7 @@ describe('schedules across a host worker crash', () => {
     kb = await setupKbossZone(s);
   });
   afterAll(async () => {
+    if (s) await drainWorkflows(s).catch(() => undefined);
     if (vm) await destroyTestVm(vm).catch(() => undefined);
     await s?.stop();
     kb?.cleanup();

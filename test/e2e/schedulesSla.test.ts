@@ -1,4 +1,5 @@
 import { enrol, KbossZone, setupKbossZone } from '../helpers/backups';
+import { drainWorkflows } from '../helpers/schedules';
 import { eventually, Stack, startStack } from '../helpers/stack';
 import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
 
@@ -20,6 +21,7 @@ describe('SLA offerings', () => {
     kb = await setupKbossZone(s);
   });
   afterAll(async () => {
+    if (s) await drainWorkflows(s).catch(() => undefined);
     for (const vm of vms) await destroyTestVm(vm).catch(() => undefined);
     await s?.stop();
     kb?.cleanup();
@@ -69,8 +71,7 @@ describe('SLA offerings', () => {
     await ok('DELETE', `/v1/vms/${vm2.uuid}/backup-offering?forced=true`);
     await s.client.schedule.getHandle(sla.temporalId).trigger();
     await eventually(async () => (await backupsOf(vm1.uuid, sla.id)).filter((r) => r.status === 'BackedUp').length === 2, 3 * 60_000, 1000);
-    const runs = s.client.workflow.list({ query: `WorkflowType = "slaBackupsWorkflow"` });
-    for await (const w of runs) await s.client.workflow.getHandle(w.workflowId, w.runId).result();
+    await drainWorkflows(s);
     expect((await s.pool.query(`SELECT count(*)::int AS n FROM backups WHERE vm_id = $1 AND status <> 'Expunged'`, [vm2.uuid])).rows[0].n).toBe(0);
 
     await ok('DELETE', `/v1/backup-offerings/${off.id}/sla-schedule`);

@@ -33,6 +33,17 @@ export async function triggerAndSettle(s: Stack, scheduleId: string, vmName: str
   return (await s.pool.query(`SELECT * FROM backups WHERE id = $1`, [b.id])).rows[0];
 }
 
+/** Waits for every workflow still running but the host inventory (retention started on its own, say), so the stack stops idle. */
+export async function drainWorkflows(s: Stack): Promise<void> {
+  await eventually(async () => {
+    for await (const w of s.client.workflow.list({ query: `ExecutionStatus = "Running" AND WorkflowType != "hostInventoryWorkflow"` })) {
+      await s.client.workflow.getHandle(w.workflowId, w.runId).result().catch(() => undefined);
+      return false;
+    }
+    return true;
+  }, 5 * 60_000, 1000);
+}
+
 /** `temporal schedule describe -o json`, as an operator would run it. */
 export async function cliDescribeSchedule(s: Stack, temporalId: string): Promise<any> {
   const { stdout } = await exec(TEMPORAL_BIN, [
