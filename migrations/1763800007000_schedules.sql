@@ -36,7 +36,40 @@ ALTER TABLE backup_offerings ADD COLUMN retention_policy jsonb;
 -- one Temporal Schedule that backs up every VM assigned to the offering at each of its times.
 ALTER TABLE backup_offerings ADD COLUMN sla_schedule jsonb;
 
+-- The background sync (one workflow per zone): a BackedUp backup whose files are gone or no longer match
+-- becomes Missing (reason in error), never restored nor used as a parent again.
+ALTER TABLE backups DROP CONSTRAINT backups_status_check;
+ALTER TABLE backups ADD CONSTRAINT backups_status_check
+  CHECK (status IN ('Allocated', 'BackingUp', 'BackedUp', 'Failed', 'Error', 'Expunged', 'Missing'));
+
+-- Folders in a repository that the catalog does not know: reported, never deleted by Backflow.
+CREATE TABLE repository_orphans (
+  repository_id uuid NOT NULL REFERENCES backup_repositories(id) ON DELETE CASCADE,
+  path text NOT NULL,
+  first_seen_at timestamptz NOT NULL DEFAULT now(),
+  last_seen_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (repository_id, path)
+);
+
+-- Usage for billing, one row per account, VM and offering at each sync: bytes the VM's backups take on
+-- disk, and the protected capacity (the VM's virtual size while it is under the offering).
+CREATE TABLE backup_usage (
+  id bigserial PRIMARY KEY,
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  zone_id uuid NOT NULL REFERENCES zones(id),
+  account_id uuid REFERENCES accounts(id),
+  vm_id uuid NOT NULL REFERENCES vms(id),
+  offering_id uuid REFERENCES backup_offerings(id),
+  backup_bytes bigint NOT NULL,
+  protected_bytes bigint NOT NULL
+);
+CREATE INDEX backup_usage_account_idx ON backup_usage (account_id, recorded_at);
+
 -- Down Migration
+DROP TABLE backup_usage, repository_orphans;
+ALTER TABLE backups DROP CONSTRAINT backups_status_check;
+ALTER TABLE backups ADD CONSTRAINT backups_status_check
+  CHECK (status IN ('Allocated', 'BackingUp', 'BackedUp', 'Failed', 'Error', 'Expunged'));
 ALTER TABLE backup_offerings DROP COLUMN sla_schedule, DROP COLUMN retention_policy;
 ALTER TABLE backups DROP COLUMN retired_reason, DROP COLUMN protected, DROP COLUMN schedule_id;
 DROP TABLE backup_schedules;

@@ -9,3 +9,4 @@ export * from './createVmFromBackup';
 export * from './slotProbe';
 export * from './retention';
 export * from './slaBackups';
+export * from './backupSync';

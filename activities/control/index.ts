@@ -7,6 +7,7 @@ import { createInventoryActivities } from './inventory';
 import { createRestoreActivities } from './restores';
 import { createRetentionActivities } from './retention';
 import { createScheduleActivities } from './schedules';
+import { createSyncActivities } from './sync';
 import { createSlotActivities } from './slots';
 import { createVmLockActivities } from './vmLocks';
 
@@ -20,6 +21,7 @@ export function createControlActivities(pool: Pool, temporal?: Client) {
     ...createRestoreActivities(pool),
     ...createRetentionActivities(pool),
     ...createScheduleActivities(pool, temporal),
+    ...createSyncActivities(pool),
     ...createVmLockActivities(pool, temporal),
     ...createSlotActivities(pool, temporal),
   };

@@ -10,3 +10,4 @@ export { offlineBackup } from './offlineBackup';
 export { abortRestore, ensureDomainDefined, finishRestore, flattenBackupDisk, readBackupDomainXml, swapInRestoredDisk } from './restore';
 export { abortQuickRestoreDisk, backingChain, consolidateOffline, domainIsRunning, prepareQuickRestoreDisk, pullDisk, startDomain } from './quickRestore';
 export { attachVolume, defineVmFromBackup } from './vmDefinition';
+export { scanRepository } from './repositoryScan';

@@ -25,7 +25,7 @@ export type BackupWorkflowInput = z.infer<typeof BackupWorkflowInputSchema>;
 export const BackupStartSchema = BackupWorkflowInputSchema.partial({ backupId: true });
 export type BackupStart = z.infer<typeof BackupStartSchema>;
 
-export const BackupStatus = z.enum(['Allocated', 'BackingUp', 'BackedUp', 'Failed', 'Error', 'Expunged']);
+export const BackupStatus = z.enum(['Allocated', 'BackingUp', 'BackedUp', 'Failed', 'Error', 'Expunged', 'Missing']);
 export const BackupType = z.enum(['FULL', 'INCREMENTAL']);
 
 export const ListBackupsQuery = z.object({
