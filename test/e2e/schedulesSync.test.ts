@@ -52,7 +52,8 @@ describe('background sync task', () => {
 
     const before = new Date().toISOString();
     const { round } = await ok('POST', `/v1/zones/${kb.zoneId}/backup-sync`);
-    expect(round).toMatchObject({ marked: [b2.id], orphans: 2, errors: [] });
+    // The zone's sync had not started yet: its first round (on start) may be the one that marked b2.
+    expect(round).toMatchObject({ orphans: 2, errors: [] });
 
     const gone = await ok('GET', `/v1/backups/${b2.id}`);
     expect(gone).toMatchObject({ status: 'Missing', error: expect.stringContaining('vda.qcow2 is missing') });
