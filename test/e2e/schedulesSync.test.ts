@@ -67,7 +67,11 @@ describe('background sync task', () => {
     // Usage: the VM's good backups take what du says; its protected capacity is its virtual size.
     const du = Number((await exec('du', ['-s', '-B1', path.join(kb.repoPath, vm.uuid, b1.id)])).stdout.split('\t')[0]);
     const usage = await ok('GET', `/v1/usage?accountId=${alice.id}&from=${encodeURIComponent(before)}`);
-    expect(usage.items).toEqual([expect.objectContaining({ vmId: vm.uuid, accountId: alice.id, offeringId: kb.offeringId, backupBytes: du, protectedBytes: 32 * 1024 * 1024 })]);
+    // One row per round since (the first round on start, and the one asked for).
+    expect(usage.items.length).toBeGreaterThanOrEqual(1);
+    for (const u of usage.items) {
+      expect(u).toMatchObject({ vmId: vm.uuid, accountId: alice.id, offeringId: kb.offeringId, backupBytes: du, protectedBytes: 32 * 1024 * 1024 });
+    }
 
     // The next backup does not build on the missing one.
     const b3 = await backupVia(s, { vmId: vm.uuid });
