@@ -1,12 +1,18 @@
-import { executeChild, ParentClosePolicy, startChild, upsertSearchAttributes, uuid4, workflowInfo } from '@temporalio/workflow';
+import { executeChild, ParentClosePolicy, patched, startChild, upsertSearchAttributes, uuid4, workflowInfo } from '@temporalio/workflow';
 import type { BackupPlan, BackupStart, BackupWorkflowInput } from '../common/schemas/backups';
 import { SA } from '../common/temporal';
 import { catalog } from './activities';
 import { deleteBackupWorkflow } from './deleteBackup';
-import { errorText } from './errors';
 
-export interface RetentionInput { vmId: string; scheduleId: string | null; backupId: string }
+export interface RetentionInput { vmId: string; scheduleId: string | null; backupId: string; hostId?: string; zoneName?: string }
 export interface RetentionResult { removed: { backupId: string; reason: string }[]; skipped: { backupId: string; reason: string }[] }
+
+/** Every message down a failure's causes (child workflow → activity → the error itself). */
+function causes(err: unknown): string {
+  const out: string[] = [];
+  for (let e = err; e instanceof Error && out.length < 6; e = e.cause) out.push(e.message);
+  return out.join(': ') || String(err);
+}
 
 /**
  * A schedule's run starts without a backupId (its arguments are fixed when the schedule is made):
@@ -21,11 +27,13 @@ export function scheduledRun(start: BackupStart): BackupWorkflowInput {
 
 /** After a good backup: retention runs on its own (the backup is done either way) when a schedule or a policy asks. */
 export async function startRetention(input: BackupWorkflowInput, plan: BackupPlan): Promise<void> {
+  // Backup workflows that started before retention existed replay without it.
+  if (!patched('retention-after-backup')) return;
   const due = await catalog.retentionDue({ vmId: plan.vm.id, scheduleId: input.scheduleId ?? null });
   if (!due) return;
   await startChild(retentionWorkflow, {
     workflowId: `retention-${plan.vm.name}-${input.backupId}`,
-    args: [{ vmId: plan.vm.id, scheduleId: input.scheduleId ?? null, backupId: input.backupId }],
+    args: [{ vmId: plan.vm.id, scheduleId: input.scheduleId ?? null, backupId: input.backupId, hostId: plan.vm.hostId, zoneName: plan.vm.zoneName }],
     parentClosePolicy: ParentClosePolicy.ABANDON,
     typedSearchAttributes: [
       { key: SA.VmId, value: plan.vm.id },
@@ -60,13 +68,15 @@ export async function retentionWorkflow(input: RetentionInput): Promise<Retentio
         typedSearchAttributes: [
           { key: SA.VmId, value: input.vmId },
           { key: SA.BackupId, value: r.backupId },
+          ...(input.hostId ? [{ key: SA.HostId, value: input.hostId }] : []),
+          ...(input.zoneName ? [{ key: SA.Zone, value: input.zoneName }] : []),
           { key: SA.Operation, value: 'delete-backup' },
         ],
       });
       out.removed.push(r);
     } catch (err) {
       // One that cannot go now is tried again after the next backup; the others still go.
-      out.skipped.push({ backupId: r.backupId, reason: errorText(err) });
+      out.skipped.push({ backupId: r.backupId, reason: causes(err) });
     }
   }
   return out;
