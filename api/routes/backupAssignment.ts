@@ -123,6 +123,8 @@ export function backupAssignmentRoutes(deps: ApiDeps) {
       return { vm, backups: await activeBackupCount(c, vm.id) };
     };
     const first = await inTransaction(pool, check);
+    const kept = await pool.query(`SELECT count(*)::int AS n FROM backups WHERE vm_id = $1 AND protected AND status <> 'Expunged'`, [first.vm.id]);
+    if (forced && kept.rows[0].n > 0) throw conflict(`vm ${first.vm.name} has ${kept.rows[0].n} protected backup(s): unprotect them first`, 'query.forced');
     // Off its offering, the VM has no scheduled backups any more (from Temporal and the catalog).
     if (first.backups === 0 || forced) await deleteVmSchedules(pool, deps.temporal, first.vm.id);
     if (first.backups > 0) {
