@@ -18,17 +18,20 @@ function presentedKey(req: Request): string | undefined {
   return req.header('x-api-key') ?? undefined;
 }
 
-/** Resolves the API key to its account; 401 when missing or unknown. */
+/**
+ * Resolves the API key to its account; 401 when missing, unknown, revoked, or its account is disabled.
+ * Looked up on every request (no cache), so a revocation or a disabled account takes effect at once.
+ */
 export function authenticate(pool: Pool): RequestHandler {
   return async (req, _res, next) => {
     const key = presentedKey(req);
     if (!key) return next(new HttpError(401, 'authorization: an API key is required (Authorization: Bearer <key>)', 'authorization'));
     const r = await pool.query(
       `SELECT a.id, a.name, a.domain_id, a.role FROM api_keys k JOIN accounts a ON a.id = k.account_id
-       WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
+       WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND a.disabled_at IS NULL`,
       [hashKey(key)],
     );
-    if (!r.rowCount) return next(new HttpError(401, 'authorization: unknown or revoked API key', 'authorization'));
+    if (!r.rowCount) return next(new HttpError(401, 'authorization: unknown or revoked API key, or its account is disabled', 'authorization'));
     const a = r.rows[0];
     req.caller = { accountId: a.id, accountName: a.name, domainId: a.domain_id, role: a.role };
     next();

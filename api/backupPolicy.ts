@@ -74,6 +74,10 @@ export async function offeringOpenToDomain(db: Db, offeringId: string, domainId:
   return (r.rowCount ?? 0) > 0;
 }
 
+/** Refusal of an offering dedicated to other domains than that of the VM's account. */
+export const notOpenToVmDomain = (offeringName: string, field: string) =>
+  conflict(`offering ${offeringName} is dedicated to other domains than that of the VM's account`, field);
+
 export interface ZoneFramework { zoneId: string; zoneName: string; enabled: boolean; provider: ProviderName }
 
 /** The zone's effective framework settings; 400 naming `field` when the zone does not exist. */
@@ -106,14 +110,15 @@ export interface BackupAllowed {
  * Whether `caller` may back up the VM now, and what with. Refusals (HttpError, field vmId):
  * 404 the VM is unknown or not the caller's; 409 it is removed, the framework is disabled in its zone,
  * it has no offering, or its offering's provider is not the zone's; 403 a user asks for a backup of an
- * SLA offering (allowUserDrivenBackups false) with `userDriven`.
+ * SLA offering (allowUserDrivenBackups false) with `userDriven`; 409 the offering is not open to the
+ * domain of the VM's account (anyone, admins too: a dedicated offering serves its domains only).
  */
 export async function checkBackupAllowed(pool: Pool, input: { vmId: string; caller: Caller; userDriven: boolean }): Promise<BackupAllowed> {
   const { vmId, caller, userDriven } = input;
   const v = await pool.query(
     `SELECT v.id, v.name, v.host_id AS "hostId", v.zone_id AS "zoneId", v.account_id AS "accountId", v.removed_at AS "removedAt",
-            v.backup_offering_id AS "offeringId"
-     FROM vms v WHERE v.id = $1`,
+            v.backup_offering_id AS "offeringId", a.domain_id AS "domainId"
+     FROM vms v LEFT JOIN accounts a ON a.id = v.account_id WHERE v.id = $1`,
     [vmId],
   );
   const row = v.rows[0];
@@ -136,6 +141,8 @@ export async function checkBackupAllowed(pool: Pool, input: { vmId: string; call
       'vmId',
     );
   }
+  // The offering may have been dedicated elsewhere, or the VM given to another account, since it was assigned.
+  if (row.domainId && !(await offeringOpenToDomain(pool, offering.id, row.domainId))) throw notOpenToVmDomain(offering.name, 'vmId');
   let repository: BackupRepository | null = null;
   if (offering.repositoryId) {
     const r = await pool.query(`SELECT ${REPOSITORY_COLUMNS} FROM backup_repositories r JOIN zones rz ON rz.id = r.zone_id WHERE r.id = $1`, [

@@ -1,19 +1,53 @@
-import { ApplicationFailure, CancellationScope, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
-import type { RestoreWorkflowInput } from '../common/schemas/restores';
-import { catalog } from './activities';
+import { ApplicationFailure, CancellationScope, condition, defineUpdate, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+import type { NewVmClaim, RestorePlan, RestoreWorkflowInput } from '../common/schemas/restores';
+import { catalog, onHost } from './activities';
 import { errorText } from './errors';
-import { dirOf, refreshVm, RestoreProgress, restoreHosts, restoreProgress, RestoreResult } from './restoreCommon';
+import { refreshVm, RestoreProgress, restoreHosts, restoreProgress, RestoreResult } from './restoreCommon';
 import { withVmLocks } from './vmLock';
 
-/** createVMFromBackup: a new VM (new name, UUID and disk files) from a backup and its saved domain XML. */
+/** Answers once the new VM's name and disk paths are claimed on the host, or were found taken. */
+export const newVmClaim = defineUpdate<NewVmClaim>('newVmClaim');
+
+/**
+ * createVMFromBackup: a new VM (new name, UUID and disk files) from a backup and its saved domain XML.
+ * First its name and disk paths are claimed on the host (files created exclusively, before anything is
+ * recorded), so a taken name or path is refused (result status 'Refused', and the newVmClaim update
+ * says so to the API) without touching any file that is not this restore's.
+ */
 export async function createVmFromBackupWorkflow(input: RestoreWorkflowInput): Promise<RestoreResult> {
-  const progress: RestoreProgress = { phase: 'planning' };
+  const progress: RestoreProgress = { phase: 'claiming' };
   setHandler(restoreProgress, () => progress);
-  const plan = await catalog.planRestore({ ...input, workflowId: workflowInfo().workflowId });
+  let claim: NewVmClaim | undefined;
+  let answered = false;
+  setHandler(newVmClaim, async () => {
+    await condition(() => claim !== undefined);
+    answered = true;
+    return claim!;
+  });
+  const name = input.newVmName!;
+  const planned = await catalog.newVmFiles({ backupId: input.backupId, name, restoreId: input.restoreId });
+  if (planned.restoreStatus === 'Succeeded') {
+    claim = { claimed: true };
+    return { restoreId: input.restoreId, status: 'Succeeded' };
+  }
+  const claimer = onHost(planned.hostTaskQueue, { scheduleToStart: '30 seconds', startToClose: '1 minute' });
+  claim = await claimer.claimNewVolumes({ vmName: name, paths: planned.files.map((f) => f.path), restoreId: input.restoreId });
+  if (!claim.claimed) {
+    // Give the API's update its answer before the workflow closes.
+    await condition(() => answered, '1 minute');
+    return { restoreId: input.restoreId, status: 'Refused' };
+  }
+
+  let plan: RestorePlan;
+  try {
+    plan = await catalog.planRestore({ ...input, workflowId: workflowInfo().workflowId });
+  } catch (err) {
+    await CancellationScope.nonCancellable(() => claimer.releaseNewVolumes({ paths: planned.files.map((f) => f.path), restoreId: input.restoreId }));
+    throw err;
+  }
   const { host, long } = restoreHosts(plan);
   const newUuid = uuid4();
-  const name = input.newVmName!;
-  const files = plan.disks.map((d) => ({ ...d, path: `${dirOf(d.sourcePath)}/${name}-${d.target}.qcow2` }));
+  const files = planned.files.map((f) => ({ ...f, file: plan.disks.find((x) => x.target === f.target)?.file ?? '' }));
 
   return withVmLocks([plan.sourceVm.id], 'create VM from backup', async () => {
     let defined = false;
@@ -21,11 +55,13 @@ export async function createVmFromBackupWorkflow(input: RestoreWorkflowInput): P
       progress.phase = 'preparing';
       const { path: repoPath } = await host.mountRepository(plan.repository);
       const xml = await host.readBackupDomainXml({ repoPath, vmUuid: plan.backup.vmId, backupId: plan.backup.id });
+      const missing = files.find((f) => !f.file);
+      if (missing) throw ApplicationFailure.nonRetryable(`backup ${plan.backup.id} has no disk ${missing.target}`, 'DiskMissing');
       progress.phase = 'copying';
       for (const f of files) {
         progress.disk = f.target;
         const { tmpPath } = await long.flattenBackupDisk({ repoPath, file: f.file, targetPath: f.path, restoreId: input.restoreId });
-        await host.swapInRestoredDisk({ tmpPath, targetPath: f.path, restoreId: input.restoreId });
+        await host.placeNewVolume({ tmpPath, targetPath: f.path, restoreId: input.restoreId });
       }
       progress.phase = 'defining';
       const diskMap = Object.fromEntries(files.map((f) => [f.target, f.path]));
@@ -40,7 +76,8 @@ export async function createVmFromBackupWorkflow(input: RestoreWorkflowInput): P
       progress.phase = 'failed';
       progress.error = errorText(err);
       await CancellationScope.nonCancellable(async () => {
-        if (!defined) await host.abortRestore({ targetPaths: files.map((f) => f.path), restoreId: input.restoreId, removeNew: true });
+        // Every path was claimed by this restore: its files, and only its, go.
+        if (!defined) await host.releaseNewVolumes({ paths: files.map((f) => f.path), restoreId: input.restoreId });
         await catalog.failRestore({ restoreId: input.restoreId, error: progress.error! });
       });
       throw ApplicationFailure.nonRetryable(`creating VM ${name} from backup ${plan.backup.id} failed: ${progress.error}`, 'RestoreFailed');

@@ -41,8 +41,14 @@ export async function restoreVolumeWorkflow(input: RestoreWorkflowInput): Promis
         await host.unmountRepository({ id: plan.repository.id });
       } else {
         progress.phase = 'copying';
+        // A new file, created exclusively: whatever is at that path already (anyone's) is not touched.
+        const claim = await host.claimNewVolumes({ paths: [newPath], restoreId: input.restoreId });
+        if (!claim.claimed) {
+          newPath = undefined;
+          throw ApplicationFailure.nonRetryable(`the new volume's path ${claim.taken} is taken on the host`, 'PathTaken');
+        }
         const { tmpPath } = await long.flattenBackupDisk({ repoPath, file: disk.file, targetPath: newPath, restoreId: input.restoreId });
-        await host.swapInRestoredDisk({ tmpPath, targetPath: newPath, restoreId: input.restoreId });
+        await host.placeNewVolume({ tmpPath, targetPath: newPath, restoreId: input.restoreId });
         target = (await host.attachVolume({ domain: vmId, path: newPath, format: 'qcow2' })).target;
         attached = true;
       }
@@ -54,7 +60,10 @@ export async function restoreVolumeWorkflow(input: RestoreWorkflowInput): Promis
       progress.error = errorText(err);
       await CancellationScope.nonCancellable(async () => {
         // A volume never attached is removed again; an attached one is the VM's now.
-        if (newPath && !attached) await host.abortRestore({ targetPaths: [newPath], restoreId: input.restoreId, removeNew: true });
+        if (newPath && !attached) {
+          if (input.quick) await host.abortRestore({ targetPaths: [newPath], restoreId: input.restoreId, removeNew: true });
+          else await host.releaseNewVolumes({ paths: [newPath], restoreId: input.restoreId });
+        }
         await catalog.failRestore({ restoreId: input.restoreId, error: progress.error! });
       });
       throw ApplicationFailure.nonRetryable(`volume restore from backup ${plan.backup.id} failed: ${progress.error}`, 'RestoreFailed');

@@ -20,11 +20,12 @@ export interface DeletionPlan {
 
 export function createBackupDeletionActivities(pool: Pool) {
   return {
-    /** Every backup of the VM that still exists, newest first (children before their parents). */
-    async listVmBackupsNewestFirst(input: { vmId: string }): Promise<string[]> {
+    /** The VM's backups that still exist, of one account (null: all), newest first (children before their parents). */
+    async listVmBackupsNewestFirst(input: { vmId: string; accountId?: string | null }): Promise<string[]> {
       const r = await pool.query(
-        `SELECT id FROM backups WHERE vm_id=$1 AND status <> 'Expunged' ORDER BY COALESCE(chain_position, 0) DESC, created_at DESC`,
-        [input.vmId],
+        `SELECT id FROM backups WHERE vm_id=$1 AND status <> 'Expunged' AND ($2::uuid IS NULL OR account_id = $2)
+         ORDER BY COALESCE(chain_position, 0) DESC, created_at DESC`,
+        [input.vmId, input.accountId ?? null],
       );
       return r.rows.map((x) => x.id);
     },

@@ -2,14 +2,36 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { inTransaction } from '../../common/db';
 import type { DomainInfo } from '../../common/schemas/inventory';
-import type { RestorePlan, RestoreWorkflowInput } from '../../common/schemas/restores';
+import path from 'node:path';
+import type { NewVmFiles, RestorePlan, RestoreWorkflowInput } from '../../common/schemas/restores';
 import { resolveSettings } from '../../common/settings';
 import { catalogState } from './inventory';
 
-const VM_SQL = `SELECT v.id, v.name, v.host_id AS "hostId", h.task_queue AS "hostTaskQueue" FROM vms v JOIN hosts h ON h.id = v.host_id WHERE v.id = $1`;
+const VM_SQL = `SELECT v.id, v.name, v.host_id AS "hostId", h.task_queue AS "hostTaskQueue", v.account_id AS "accountId"
+  FROM vms v JOIN hosts h ON h.id = v.host_id WHERE v.id = $1`;
 
 export function createRestoreActivities(pool: Pool) {
   return {
+    /**
+     * createVMFromBackup's disk paths, `<source disk's folder>/<name>-<target>.qcow2`, and the host that
+     * holds them; reads only, so a refused name leaves no record.
+     */
+    async newVmFiles(input: { backupId: string; name: string; restoreId: string }): Promise<NewVmFiles> {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(input.name)) throw ApplicationFailure.nonRetryable(`bad VM name ${JSON.stringify(input.name)}`, 'BadRequest');
+      const r = await pool.query(
+        `SELECT d.target, d.source_path, h.task_queue FROM backup_disks d JOIN backups b ON b.id = d.backup_id
+         JOIN vms v ON v.id = b.vm_id JOIN hosts h ON h.id = v.host_id WHERE d.backup_id = $1 ORDER BY d.target`,
+        [input.backupId],
+      );
+      if (!r.rowCount) throw ApplicationFailure.nonRetryable(`backup ${input.backupId} has no disks`, 'NotRestorable');
+      const restore = await pool.query(`SELECT status FROM restores WHERE id = $1`, [input.restoreId]);
+      return {
+        hostTaskQueue: r.rows[0].task_queue,
+        files: r.rows.map((d) => ({ target: d.target, path: path.join(path.dirname(d.source_path), `${input.name}-${d.target}.qcow2`) })),
+        restoreStatus: restore.rows[0]?.status ?? null,
+      };
+    },
+
     /** Records the restore (once) and reads the backup, its files and the VMs involved. */
     async planRestore(input: RestoreWorkflowInput & { workflowId: string }): Promise<RestorePlan> {
       const b = (
@@ -28,6 +50,10 @@ export function createRestoreActivities(pool: Pool) {
       const sourceVm = (await pool.query(VM_SQL, [b.vm_id])).rows[0];
       const targetVm = input.targetVmId ? (await pool.query(VM_SQL, [input.targetVmId])).rows[0] : sourceVm;
       if (!targetVm) throw ApplicationFailure.nonRetryable(`VM ${input.targetVmId} not found`, 'NotFound');
+      // The API checked it too; checked again here, as the VM may have changed owner since.
+      if (input.callerAccountId && input.mode !== 'new_vm' && targetVm.accountId !== input.callerAccountId) {
+        throw ApplicationFailure.nonRetryable(`VM ${targetVm.name} is not the caller's account's now`, 'Forbidden');
+      }
       await pool.query(
         `INSERT INTO restores (id, backup_id, source_vm_id, target_vm_id, account_id, mode, quick, volume_target, new_vm_name, workflow_id, request_id, phase)
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'planned') ON CONFLICT (id) DO NOTHING`,

@@ -10,4 +10,5 @@ export { offlineBackup } from './offlineBackup';
 export { abortRestore, ensureDomainDefined, finishRestore, flattenBackupDisk, readBackupDomainXml, swapInRestoredDisk } from './restore';
 export { abortQuickRestoreDisk, backingChain, consolidateOffline, domainIsRunning, prepareQuickRestoreDisk, pullDisk, startDomain } from './quickRestore';
 export { attachVolume, defineVmFromBackup } from './vmDefinition';
+export { claimNewVolumes, placeNewVolume, releaseNewVolumes } from './newVolume';
 export { scanRepository } from './repositoryScan';

@@ -3,11 +3,12 @@ import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { CONTROL_TASK_QUEUE, SA } from '../../common/temporal';
 import { deleteVmBackupsWorkflow } from '../../workflows/deleteVmBackups';
 import type { PoolClient } from 'pg';
+import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { caller, type Caller } from '../auth';
 import { badRequest, conflict, notFound } from '../errors';
 import { IdParams, parse } from '../validate';
-import { frameworkDisabled, OFFERING_COLUMNS, offeringOpenToDomain, zoneFramework, type BackupOffering } from '../backupPolicy';
+import { frameworkDisabled, notOpenToVmDomain, OFFERING_COLUMNS, offeringOpenToDomain, zoneFramework, type BackupOffering } from '../backupPolicy';
 import { inTransaction } from '../../common/db';
 import { AssignOfferingSchema, RemoveOfferingQuery } from '../../common/schemas/framework';
 import { offeringRoutes } from './offerings';
@@ -17,15 +18,15 @@ import { settingRoutes } from './settings';
 import { deleteVmSchedules } from '../../activities/control/schedules';
 
 /**
- * For removeVirtualMachineFromBackupOffering with forced=true: deletes every backup of the VM through
- * the delete workflows, and returns once they are gone.
+ * For removeVirtualMachineFromBackupOffering with forced=true: deletes the VM's backups of one account
+ * (null: of every account) through the delete workflows, and returns once they are gone.
  */
-export async function deleteAllBackupsOfVm(deps: ApiDeps, vmId: string): Promise<void> {
+export async function deleteAllBackupsOfVm(deps: ApiDeps, vmId: string, accountId: string | null): Promise<void> {
   const vm = (await deps.pool.query(`SELECT v.name, v.host_id, z.name AS zone FROM vms v JOIN zones z ON z.id = v.zone_id WHERE v.id = $1`, [vmId])).rows[0];
   await deps.temporal.workflow.execute(deleteVmBackupsWorkflow, {
-    workflowId: `delete-vm-backups-${vm.name}-${vmId}`,
+    workflowId: `delete-vm-backups-${vm.name}-${vmId}-${accountId ?? 'all'}`,
     taskQueue: CONTROL_TASK_QUEUE,
-    args: [{ vmId }],
+    args: [{ vmId, accountId }],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     typedSearchAttributes: [
       { key: SA.VmId, value: vmId },
@@ -35,6 +36,9 @@ export async function deleteAllBackupsOfVm(deps: ApiDeps, vmId: string): Promise
     ],
   });
 }
+
+/** forced=true deletes the caller's account's backups of the VM; a root admin says whose: an account id, or "all". */
+const RemoveQuery = RemoveOfferingQuery.extend({ accountId: z.union([z.guid(), z.literal('all')]).optional() });
 
 interface VmRow { id: string; name: string; zoneId: string; accountId: string | null; removedAt: Date | null; offeringId: string | null }
 
@@ -51,10 +55,14 @@ async function lockVisibleVm(c: PoolClient, id: string, me: Caller): Promise<VmR
   return vm;
 }
 
-async function activeBackupCount(c: PoolClient, vmId: string): Promise<number> {
+/** The VM's backups that still exist, of one account (null: of all). */
+async function activeBackupCount(c: PoolClient, vmId: string, accountId: string | null): Promise<number> {
   const t = await c.query(`SELECT to_regclass('public.backups') IS NOT NULL AS present`);
   if (!t.rows[0].present) return 0;
-  return (await c.query(`SELECT count(*)::int AS n FROM backups WHERE vm_id = $1 AND status <> 'Expunged'`, [vmId])).rows[0].n;
+  const r = await c.query(`SELECT count(*)::int AS n FROM backups WHERE vm_id = $1 AND status <> 'Expunged' AND ($2::uuid IS NULL OR account_id = $2)`, [
+    vmId, accountId,
+  ]);
+  return r.rows[0].n;
 }
 
 /** assignVirtualMachineToBackupOffering and removeVirtualMachineFromBackupOffering. */
@@ -91,11 +99,11 @@ export function backupAssignmentRoutes(deps: ApiDeps) {
           'body.offeringId',
         );
       }
-      // A root admin assigning another account's VM: the offering must be open to that account too.
-      if (me.role === 'admin' && vm.accountId && !offering.isPublic) {
+      // Whoever assigns it, the offering must be open to the domain of the VM's account.
+      if (vm.accountId) {
         const acct = await c.query(`SELECT domain_id FROM accounts WHERE id = $1`, [vm.accountId]);
         if (acct.rowCount && !(await offeringOpenToDomain(c, offering.id, acct.rows[0].domain_id))) {
-          throw conflict(`offering ${offering.name} is dedicated to other domains than the vm's account's`, 'body.offeringId');
+          throw notOpenToVmDomain(offering.name, 'body.offeringId');
         }
       }
       if (vm.offeringId && vm.offeringId !== offering.id) {
@@ -108,31 +116,44 @@ export function backupAssignmentRoutes(deps: ApiDeps) {
   });
 
   /**
-   * Removes the VM from its offering. Refused (409) while the VM has backups, unless forced=true, which
-   * first deletes them all (deleteAllBackupsOfVm).
+   * Removes the VM from its offering. Refused (409) while the VM has backups of the caller's account
+   * (root admins: of any account, or of `accountId`), unless forced=true, which first deletes those, and
+   * only those: a user never deletes another account's backups (e.g. a former owner's), and a root admin
+   * says whose (`accountId`: an account id, or "all"). Other accounts' backups stay, restorable.
    */
   r.delete('/vms/:id/backup-offering', async (req, res) => {
     const { id } = parse(IdParams, req, 'params');
-    const { forced } = parse(RemoveOfferingQuery, req, 'query');
+    const q = parse(RemoveQuery, req, 'query');
     const me = caller(req);
+    let scope: string | null;
+    if (me.role === 'admin') scope = q.accountId === undefined || q.accountId === 'all' ? null : q.accountId;
+    else if (q.accountId === undefined || q.accountId === me.accountId) scope = me.accountId;
+    else throw badRequest('query.accountId', "users remove their own account's backups only");
     const check = async (c: PoolClient) => {
       const vm = await lockVisibleVm(c, id, me);
       if (!vm.offeringId) throw conflict(`vm ${vm.name} is not assigned to a backup offering`, 'id');
       const fw = await zoneFramework(c, vm.zoneId, 'id');
       if (!fw.enabled) throw frameworkDisabled(fw.zoneName, 'id');
-      return { vm, backups: await activeBackupCount(c, vm.id) };
+      return { vm, backups: await activeBackupCount(c, vm.id, scope) };
     };
     const first = await inTransaction(pool, check);
-    const kept = await pool.query(`SELECT count(*)::int AS n FROM backups WHERE vm_id = $1 AND protected AND status <> 'Expunged'`, [first.vm.id]);
-    if (forced && kept.rows[0].n > 0) throw conflict(`vm ${first.vm.name} has ${kept.rows[0].n} protected backup(s): unprotect them first`, 'query.forced');
-    // Off its offering, the VM has no scheduled backups any more (from Temporal and the catalog).
-    if (first.backups === 0 || forced) await deleteVmSchedules(pool, deps.temporal, first.vm.id);
     if (first.backups > 0) {
-      if (!forced) {
+      if (!q.forced) {
         throw conflict(`vm ${first.vm.name} has ${first.backups} backup(s): delete them first, or remove with forced=true to delete them all`, 'query.forced');
       }
-      await deleteAllBackupsOfVm(deps, first.vm.id);
+      if (me.role === 'admin' && q.accountId === undefined) {
+        throw badRequest('query.accountId', 'say whose backups forced removal deletes: an account id, or "all"');
+      }
+      // Protected backups are never deleted, forced or not (issue 11).
+      const kept = await pool.query(
+        `SELECT count(*)::int AS n FROM backups WHERE vm_id = $1 AND protected AND status <> 'Expunged' AND ($2::uuid IS NULL OR account_id = $2)`,
+        [first.vm.id, scope],
+      );
+      if (kept.rows[0].n > 0) throw conflict(`vm ${first.vm.name} has ${kept.rows[0].n} protected backup(s): unprotect them first`, 'query.forced');
     }
+    // Off its offering, the VM has no scheduled backups any more (from Temporal and the catalog).
+    await deleteVmSchedules(pool, deps.temporal, first.vm.id);
+    if (first.backups > 0) await deleteAllBackupsOfVm(deps, first.vm.id, scope);
     const out = await inTransaction(pool, async (c) => {
       const { vm, backups } = await check(c);
       if (backups > 0) throw conflict(`vm ${vm.name} has ${backups} backup(s) still: try again once they are deleted`, 'query.forced');

@@ -2,15 +2,18 @@ import { Router, type Request } from 'express';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { ApiDeps } from '../deps';
-import { caller } from '../auth';
-import { badRequest, conflict, notFound } from '../errors';
+import { caller, type Caller } from '../auth';
+import { badRequest, conflict, forbidden, HttpError, notFound } from '../errors';
 import { IdParams, listResult, pageSql, parse } from '../validate';
 import { newId, stableUuid } from '../../common/ids';
-import { CreateVmFromBackupSchema, ListRestoresQuery, RestoreBackupSchema, RestoreVolumeSchema, type RestoreWorkflowInput } from '../../common/schemas/restores';
+import {
+  CreateVmFromBackupSchema, ListRestoresQuery, RestoreBackupSchema, RestoreVolumeSchema, type NewVmClaim, type RestoreWorkflowInput,
+} from '../../common/schemas/restores';
 import { CONTROL_TASK_QUEUE, inventoryWorkflowId, SA } from '../../common/temporal';
 import { syncNow } from '../../workflows/hostInventory';
 import { createVmFromBackupWorkflow, restoreBackupWorkflow, restoreVolumeWorkflow } from '../../workflows';
 import { restoreProgress } from '../../workflows/restoreCommon';
+import { newVmClaim } from '../../workflows/createVmFromBackup';
 import { visibleBackup } from './backupAccess';
 
 const RESTORE_COLUMNS = `r.id, r.backup_id AS "backupId", r.source_vm_id AS "sourceVmId", r.target_vm_id AS "targetVmId", r.account_id AS "accountId",
@@ -39,6 +42,37 @@ async function restorableBackup(pool: Pool, req: Request, id: string, quick: boo
   return row;
 }
 
+/**
+ * A restore onto an existing VM needs the caller to be allowed on that VM *now* (root admins, or the
+ * VM's current account), whoever took the backup: after an admin gives a VM to another account, its
+ * former owner keeps (and sees) the backups it took, but can restore them only into a new VM or as a
+ * volume of one of its own VMs.
+ */
+function requireVmNow(me: Caller, vm: { accountId: string | null }, vmName: string) {
+  if (me.role !== 'admin' && vm.accountId !== me.accountId) {
+    throw forbidden(`VM ${vmName} is not your account's now: restore this backup into a new VM or as a volume of a VM of yours`, 'id');
+  }
+}
+
+/** The same answer whoever's VM, domain or file holds the name, so nothing about other accounts leaks. */
+const nameUnavailable = (name: string) => conflict(`the name ${name} is not available on the backup's host: choose another`, 'body.name');
+
+/** Waits for the create-vm workflow to claim the new VM's name and paths on the host. */
+async function awaitNewVmClaim(deps: ApiDeps, workflowId: string): Promise<NewVmClaim> {
+  const handle = deps.temporal.workflow.getHandle(workflowId);
+  try {
+    return await handle.executeUpdate(newVmClaim);
+  } catch {
+    // The workflow may have closed first (refused, or done before: the same requestId again).
+    try {
+      const result = await handle.result();
+      return result.status === 'Refused' ? { claimed: false, taken: 'name' } : { claimed: true };
+    } catch (e) {
+      throw new HttpError(503, `the backup's host could not check the new VM's name and disk paths: ${(e as Error).message}`, 'id');
+    }
+  }
+}
+
 /** Asks the host for the VM states now, so a check on them is not answered from a stale catalog. */
 async function refreshHost(deps: ApiDeps, hostName: string) {
   try {
@@ -47,6 +81,9 @@ async function refreshHost(deps: ApiDeps, hostName: string) {
     /* the workflow re-checks on the host anyway */
   }
 }
+
+/** The account a restore workflow re-checks the target VM against (null: a root admin, no check). */
+const callerScope = (me: Caller) => (me.role === 'admin' ? null : me.accountId);
 
 export function restoreRoutes(deps: ApiDeps) {
   const { pool, temporal } = deps;
@@ -78,14 +115,17 @@ export function restoreRoutes(deps: ApiDeps) {
     const { id } = parse(IdParams, req, 'params');
     const body = parse(RestoreBackupSchema, req, 'body');
     const b = await restorableBackup(pool, req, id, body.quickRestore);
+    const me = caller(req);
+    requireVmNow(me, (await pool.query(`SELECT account_id AS "accountId" FROM vms WHERE id = $1`, [b.vmId])).rows[0], b.vmName);
     await refreshHost(deps, b.hostName);
-    const vm = (await pool.query(`SELECT state FROM vms WHERE id = $1`, [b.vmId])).rows[0];
+    const vm = (await pool.query(`SELECT state, account_id AS "accountId" FROM vms WHERE id = $1`, [b.vmId])).rows[0];
     if (!['Stopped', 'Removed', 'Restoring'].includes(vm.state)) {
       throw conflict(`VM ${b.vmName} is ${vm.state}: stop it before restoring a backup in place`, 'id');
     }
     const mode = body.quickRestore ? 'quick' : 'in_place';
+    // The restore is the VM's current account's (who sees it in GET /v1/restores).
     const out = await start(restoreBackupWorkflow, 'restore', 'restore', b, {
-      backupId: b.id, mode, quick: body.quickRestore, accountId: b.accountId, requestId: body.requestId,
+      backupId: b.id, mode, quick: body.quickRestore, accountId: vm.accountId, callerAccountId: callerScope(me), requestId: body.requestId,
     });
     res.status(202).json(out);
   });
@@ -103,7 +143,7 @@ export function restoreRoutes(deps: ApiDeps) {
     if (!disk.rowCount) throw badRequest('body.volumeTarget', `backup ${b.id} has no disk ${body.volumeTarget}`);
     const out = await start(restoreVolumeWorkflow, 'restore-volume', 'restore-volume', b, {
       backupId: b.id, mode: 'volume', quick: body.quickRestore, targetVmId: body.vmId, volumeTarget: body.volumeTarget,
-      accountId: vm.account_id, requestId: body.requestId,
+      accountId: vm.account_id, callerAccountId: callerScope(me), requestId: body.requestId,
     });
     res.status(202).json(out);
   });
@@ -113,11 +153,16 @@ export function restoreRoutes(deps: ApiDeps) {
     const { id } = parse(IdParams, req, 'params');
     const body = parse(CreateVmFromBackupSchema, req, 'body');
     const b = await restorableBackup(pool, req, id, false);
+    const me = caller(req);
     const taken = await pool.query(`SELECT 1 FROM vms WHERE host_id = $1 AND name = $2 AND removed_at IS NULL`, [b.hostId, body.name]);
-    if (taken.rowCount) throw conflict(`a VM named ${body.name} already exists on that host`, 'body.name');
+    if (taken.rowCount) throw nameUnavailable(body.name);
+    // The new VM is the backup's account's, like the backup.
     const out = await start(createVmFromBackupWorkflow, 'create-vm-from-backup', 'create-vm-from-backup', b, {
-      backupId: b.id, mode: 'new_vm', quick: false, newVmName: body.name, accountId: b.accountId, requestId: body.requestId,
+      backupId: b.id, mode: 'new_vm', quick: false, newVmName: body.name, accountId: b.accountId, callerAccountId: callerScope(me),
+      requestId: body.requestId,
     });
+    // The host checks that no domain and no file holds the name or a disk path, and claims them, before the answer.
+    if (!(await awaitNewVmClaim(deps, out.workflowId)).claimed) throw nameUnavailable(body.name);
     res.status(202).json(out);
   });
 

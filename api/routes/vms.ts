@@ -2,7 +2,9 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { caller, requireAdmin } from '../auth';
-import { badRequest, notFound } from '../errors';
+import { badRequest, conflict, notFound } from '../errors';
+import { offeringOpenToDomain } from '../backupPolicy';
+import { inTransaction } from '../../common/db';
 import { IdParams, listResult, Pagination, pageSql, parse } from '../validate';
 import { AssignVmAccountSchema } from '../../common/schemas/accounts';
 
@@ -48,16 +50,33 @@ export function vmRoutes({ pool }: ApiDeps) {
     res.json(row.rows[0]);
   });
 
-  /** A root admin gives a VM to an account (or takes it back with null). */
+  /**
+   * A root admin gives a VM to an account (or takes it back with null). Refused (409) while the VM is
+   * assigned to an offering not open to the new account's domain. The backups stay with the account that
+   * took them, and the VM's next backup starts a new chain, so no chain spans two accounts.
+   */
   r.put('/vms/:id/account', requireAdmin, async (req, res) => {
     const { id } = parse(IdParams, req, 'params');
     const body = parse(AssignVmAccountSchema, req, 'body');
-    if (body.accountId) {
-      const acct = await pool.query(`SELECT 1 FROM accounts WHERE id = $1`, [body.accountId]);
-      if (!acct.rowCount) throw badRequest('body.accountId', 'no such account');
-    }
-    const up = await pool.query(`UPDATE vms SET account_id = $2, updated_at = now() WHERE id = $1 RETURNING id`, [id, body.accountId]);
-    if (!up.rowCount) throw notFound('vm', 'id');
+    await inTransaction(pool, async (c) => {
+      const vm = (await c.query(`SELECT account_id AS "accountId", backup_offering_id AS "offeringId" FROM vms WHERE id = $1 FOR UPDATE`, [id])).rows[0];
+      if (!vm) throw notFound('vm', 'id');
+      if (body.accountId) {
+        const acct = await c.query(`SELECT domain_id FROM accounts WHERE id = $1`, [body.accountId]);
+        if (!acct.rowCount) throw badRequest('body.accountId', 'no such account');
+        if (vm.offeringId && !(await offeringOpenToDomain(c, vm.offeringId, acct.rows[0].domain_id))) {
+          throw conflict('the VM is assigned to a backup offering dedicated to other domains than that account\'s: remove it from the offering first', 'body.accountId');
+        }
+      }
+      if (vm.accountId === body.accountId) return;
+      await c.query(
+        `UPDATE vms SET account_id = $2, updated_at = now(),
+           chain_break_reason = CASE WHEN EXISTS (SELECT 1 FROM backups b WHERE b.vm_id = $1 AND b.status = 'BackedUp')
+                                     THEN 'the VM was given to another account' ELSE chain_break_reason END
+         WHERE id = $1`,
+        [id, body.accountId],
+      );
+    });
     const row = await pool.query(`SELECT ${VM_COLUMNS} FROM vms v LEFT JOIN accounts a ON a.id = v.account_id WHERE v.id = $1`, [id]);
     res.json(row.rows[0]);
   });

@@ -9,3 +9,6 @@ export const CreateAccountSchema = z
 export const CreateKeySchema = z.object({ label: z.string().max(200).optional() }).strict();
 /** Gives a VM to an account, or takes it back (null) to unowned. */
 export const AssignVmAccountSchema = z.object({ accountId: z.guid().nullable() }).strict();
+/** Disables an account (its keys get 401 at once) or enables it again. */
+export const UpdateAccountSchema = z.object({ disabled: z.boolean() }).strict();
+export const KeyParams = z.object({ id: z.guid(), keyId: z.guid() });

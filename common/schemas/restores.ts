@@ -44,8 +44,21 @@ export interface RestoreWorkflowInput {
   volumeTarget?: string;
   newVmName?: string;
   accountId: string | null;
+  /** A user's account: the target VM must be theirs when the restore starts (null or absent: a root admin). */
+  callerAccountId?: string | null;
   requestId?: string;
 }
+
+/** Where createVMFromBackup puts the new VM's disks: beside the source VM's, on its host. */
+export interface NewVmFiles {
+  hostTaskQueue: string;
+  files: { target: string; path: string }[];
+  /** The restore's status if it was recorded already (the same requestId again), else null. */
+  restoreStatus: string | null;
+}
+
+/** Whether the new VM's name and disk paths were free on the host, and are now this restore's. */
+export type NewVmClaim = { claimed: true } | { claimed: false; taken: string };
 
 export interface RestorePlanVm { id: string; name: string; hostId: string; hostTaskQueue: string }
 export interface RestorePlan {

@@ -524,7 +524,9 @@ describe('backup framework catalog and API', () => {
 
       // With a backup: refused without forced; forced deletes the VM's backups through the delete workflows.
       const backupId = randomUUID();
-      await s.pool.query(`INSERT INTO backups (id, vm_id, zone_id, provider, status) VALUES ($1, $2, $3, 'nas', 'BackedUp')`, [backupId, vm.alice1, zone.nas.id]);
+      await s.pool.query(`INSERT INTO backups (id, vm_id, account_id, zone_id, provider, status) VALUES ($1, $2, $3, $4, 'nas', 'BackedUp')`, [
+        backupId, vm.alice1, user.alice.id, zone.nas.id,
+      ]);
       await refused('DELETE', `/v1/vms/${vm.alice1}/backup-offering`, { key: user.alice.key }, 409, 'query.forced', /has 1 backup/);
       const forced = await s.api('DELETE', `/v1/vms/${vm.alice1}/backup-offering?forced=true`, { key: user.alice.key });
       expect(forced.status).toBe(200);

@@ -134,7 +134,7 @@ describe('retention', () => {
     expect(del.status).toBe(409);
     expect(del.body.error).toMatchObject({ field: 'id', message: expect.stringContaining('protected') });
     // Nor by removing the VM from its offering with forced (which deletes its backups); its schedule stays.
-    const off = await s.api('DELETE', `/v1/vms/${vm.uuid}/backup-offering?forced=true`);
+    const off = await s.api('DELETE', `/v1/vms/${vm.uuid}/backup-offering?forced=true&accountId=all`);
     expect(off.body.error).toMatchObject({ status: 409, field: 'query.forced', message: expect.stringContaining('protected') });
     expect((await ok('GET', `/v1/backup-schedules?vmId=${vm.uuid}`)).count).toBe(1);
     const bad = await s.api('PATCH', `/v1/backups/${b1.id}`, { body: { protected: 'yes' } });

@@ -195,7 +195,7 @@ describe('backup schedules', () => {
     const del = await s.api('DELETE', `/v1/backup-offerings/${kb.offeringId}`);
     expect(del.status).toBe(409);
     // Removing the VM from its offering removes both schedules, from the catalog and from Temporal.
-    await ok('DELETE', `/v1/vms/${vm.uuid}/backup-offering?forced=true`);
+    await ok('DELETE', `/v1/vms/${vm.uuid}/backup-offering?forced=true&accountId=all`);
     expect(await s.pool.query(`SELECT 1 FROM backup_schedules WHERE vm_id = $1`, [vm.uuid])).toMatchObject({ rowCount: 0 });
     expect(await temporalHas(hourly.temporalId)).toBe(false);
     expect(await temporalHas(another.temporalId)).toBe(false);

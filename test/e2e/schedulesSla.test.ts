@@ -68,7 +68,7 @@ describe('SLA offerings', () => {
     expect(await ok('GET', `/v1/backups/${fired[0].id}`, undefined, aliceKey)).toMatchObject({ status: 'BackedUp', scheduleId: sla.id });
 
     // vm2 off the offering: the next run backs up vm1 only.
-    await ok('DELETE', `/v1/vms/${vm2.uuid}/backup-offering?forced=true`);
+    await ok('DELETE', `/v1/vms/${vm2.uuid}/backup-offering?forced=true&accountId=all`);
     await s.client.schedule.getHandle(sla.temporalId).trigger();
     await eventually(async () => (await backupsOf(vm1.uuid, sla.id)).filter((r) => r.status === 'BackedUp').length === 2, 3 * 60_000, 1000);
     await drainWorkflows(s);
