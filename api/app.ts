@@ -11,6 +11,7 @@ import { restoreRoutes } from './routes/restores';
 import { hostRoutes } from './routes/hosts';
 import { vmRoutes } from './routes/vms';
 import { zoneRoutes } from './routes/zones';
+import { scheduleRoutes } from './routes/schedules';
 
 /** The API: validates input, reads the catalog, starts/queries/signals workflows. */
 export function createApp(deps: ApiDeps) {
@@ -22,7 +23,7 @@ export function createApp(deps: ApiDeps) {
   app.use(healthRoutes(deps));
   const v1 = express.Router();
   v1.use(authenticate(deps.pool));
-  for (const routes of [accountRoutes, zoneRoutes, hostRoutes, vmRoutes, frameworkRoutes, backupRoutes, restoreRoutes]) v1.use(routes(deps));
+  for (const routes of [accountRoutes, zoneRoutes, hostRoutes, vmRoutes, frameworkRoutes, backupRoutes, restoreRoutes, scheduleRoutes]) v1.use(routes(deps));
   app.use('/v1', v1);
   app.use(notFoundRoute);
   app.use(errorHandler);

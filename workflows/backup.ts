@@ -1,30 +1,34 @@
 import { ApplicationFailure, CancellationScope, defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
 import { carriesBitmap } from '../common/diskFormats';
-import type { BackupPlan, BackupWorkflowInput, ChainDecision, DiskBackupPlan } from '../common/schemas/backups';
+import type { BackupPlan, BackupStart, BackupWorkflowInput, ChainDecision, DiskBackupPlan } from '../common/schemas/backups';
 import { catalog, onHost } from './activities';
 import { copyRunningVm, copyStoppedVm } from './backupCopy';
 import { errorText } from './errors';
 import { withVmLocks } from './vmLock';
+import { scheduledRun, startRetention } from './retention';
 
 export interface BackupProgress { phase: string; type?: 'FULL' | 'INCREMENTAL'; fullReason?: string; error?: string }
 export interface BackupResult { backupId: string; status: string; type?: string; fullReason?: string }
 export const backupProgress = defineQuery<BackupProgress>('progress');
 
 /** createBackup: one backup of every disk of a VM, on the host that runs it, into the offering's repository. */
-export async function createBackupWorkflow(input: BackupWorkflowInput): Promise<BackupResult> {
+export async function createBackupWorkflow(start: BackupStart): Promise<BackupResult> {
   const progress: BackupProgress = { phase: 'allocating' };
   setHandler(backupProgress, () => progress);
+  const input: BackupWorkflowInput = scheduledRun(start);
 
   const plan = await catalog.allocateBackup({ ...input, workflowId: workflowInfo().workflowId });
   if (plan.status === 'BackedUp') return { backupId: input.backupId, status: plan.status };
   progress.phase = 'waiting for the VM';
-  return withVmLocks([plan.vm.id], 'backup', async () => {
+  const result = await withVmLocks([plan.vm.id], 'backup', async () => {
     if (plan.provider === 'dummy') {
       await catalog.recordDummyBackup({ backupId: input.backupId, vmId: plan.vm.id });
       return { backupId: input.backupId, status: 'BackedUp', type: 'FULL' };
     }
     return takeBackup(plan, input, progress);
   });
+  await startRetention(input, plan);
+  return result;
 }
 
 async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress: BackupProgress): Promise<BackupResult> {

@@ -7,3 +7,6 @@ export * from './restore';
 export * from './restoreVolume';
 export * from './createVmFromBackup';
 export * from './slotProbe';
+export * from './retention';
+export * from './slaBackups';
+export * from './backupSync';
