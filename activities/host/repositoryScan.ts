@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { heartbeat } from './heartbeat';
-import { imageInfo } from './qemuImg';
+import { info as imageInfo } from './lib/qemuImg';
 
 /** What the catalog says a repository holds, for one backup: its folder and each disk's file and virtual size. */
 export interface ExpectedBackup { backupId: string; vmUuid: string; disks: { file: string; virtualSize: number }[] }
@@ -36,7 +36,8 @@ export async function scanRepository(input: { repoPath: string; expected: Expect
     for (const d of b.disks) {
       const file = path.join(input.repoPath, d.file);
       try {
-        const info = await imageInfo(file);
+        // -f qcow2: every backup file is qcow2; a file that is not fails to open and counts as broken.
+        const info = await imageInfo(file, 'qcow2', { shared: true });
         if (info.format !== 'qcow2' || info['virtual-size'] !== d.virtualSize) {
           out.broken.push({ backupId: b.backupId, reason: `${d.file} is ${info.format} of ${info['virtual-size']} bytes, recorded as qcow2 of ${d.virtualSize}` });
           break;
