@@ -2,7 +2,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { run } from './exec';
-import { RepositoryType, validateMountOptions, validateRepositoryAddress } from '../../common/schemas/framework';
+import { validateMountOptions } from '../../common/schemas/mountOptions';
+import { RepositoryType, validateRepositoryAddress, type RepositoryTypeName } from '../../common/schemas/repositories';
 
 /**
  * Backup repositories on a host. A local repository is a directory of the host; a remote one (nfs, cifs,
@@ -10,7 +11,7 @@ import { RepositoryType, validateMountOptions, validateRepositoryAddress } from 
  * address were checked when the repository was saved; they are checked again here before reaching mount.
  */
 
-export interface RepositoryMount { id: string; type: 'nfs' | 'cifs' | 'cephfs' | 'local'; address: string; mountOptions: string }
+export interface RepositoryMount { id: string; type: RepositoryTypeName; address: string; mountOptions: string }
 
 const FS_TYPE = { nfs: 'nfs', cifs: 'cifs', cephfs: 'ceph' } as const;
 /** Always added: nothing on a repository runs, acts as a device or gains privileges on the host. */

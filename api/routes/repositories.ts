@@ -7,8 +7,9 @@ import { IdParams, listResult, Pagination, pageSql, parse } from '../validate';
 import { REPOSITORY_COLUMNS } from '../backupPolicy';
 import { inTransaction } from '../../common/db';
 import {
-  CreateRepositorySchema, RepositoryType, UpdateRepositorySchema, Uuid, validateRepositoryAddress, type RepositoryTypeName,
-} from '../../common/schemas/framework';
+  CreateRepositorySchema, RepositoryType, UpdateRepositorySchema, validateRepositoryAddress, type RepositoryTypeName,
+} from '../../common/schemas/repositories';
+import { Uuid } from '../../common/schemas/primitives';
 
 const RepositoryQuery = Pagination.extend({
   zoneId: Uuid.optional(),

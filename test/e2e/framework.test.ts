@@ -9,7 +9,8 @@ import { checkBackupAllowed } from '../../api/backupPolicy';
 import type { Caller } from '../../api/auth';
 import { HttpError } from '../../api/errors';
 import { resolveSetting, resolveSettings, SETTING_NAMES } from '../../common/settings';
-import { validateMountOptions, validateRepositoryAddress } from '../../common/schemas/framework';
+import { validateMountOptions } from '../../common/schemas/mountOptions';
+import { validateRepositoryAddress } from '../../common/schemas/repositories';
 import { effectiveMountOptions, mountRepository, readMounts, unmountRepository } from '../../activities/host/mount';
 
 /** Issue 3: the backup framework's catalog and API (settings, providers, repositories, offerings, assignment) on the real stack. */
