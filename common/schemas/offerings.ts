@@ -45,16 +45,21 @@ const addInconsistency = (o: OfferingFeatures, ctx: z.RefinementCtx) => {
   if (bad) ctx.addIssue({ code: 'custom', path: [bad.field], message: bad.message });
 };
 
+/** What names a new offering and where it is. */
+const NewOffering = { name: OfferingName, description: Description.optional(), zoneId: Uuid };
+/** Who may use a new offering: by default everyone, with user-driven backups. */
+const NewAudience = {
+  allowUserDrivenBackups: z.boolean().default(true),
+  isPublic: z.boolean().default(true),
+  domainIds: z.array(Uuid).max(100).default([]),
+};
+
 /** createBackupOffering: a kboss offering with its features. */
 export const CreateOfferingSchema = z
   .object({
-    name: OfferingName,
-    description: Description.optional(),
-    zoneId: Uuid,
+    ...NewOffering,
     repositoryId: Uuid,
-    allowUserDrivenBackups: z.boolean().default(true),
-    isPublic: z.boolean().default(true),
-    domainIds: z.array(Uuid).max(100).default([]),
+    ...NewAudience,
     compress: KbossFeatures.compress.default(false),
     compressionLibrary: KbossFeatures.compressionLibrary,
     validate: KbossFeatures.validate.default(false),
@@ -71,13 +76,9 @@ export type CreateOfferingRequest = z.infer<typeof CreateOfferingSchema>;
 /** importBackupOffering: one of the provider's offerings (nas: a repository of the zone) becomes a backup offering. */
 export const ImportOfferingSchema = z
   .object({
-    name: OfferingName,
-    description: Description.optional(),
-    zoneId: Uuid,
+    ...NewOffering,
     externalId: z.string().min(1).max(255).regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : -'),
-    allowUserDrivenBackups: z.boolean().default(true),
-    isPublic: z.boolean().default(true),
-    domainIds: z.array(Uuid).max(100).default([]),
+    ...NewAudience,
   })
   .strict()
   .superRefine((b, ctx) => addInconsistency({ ...b, compress: false, compressionLibrary: null, validate: false, validationSteps: [] }, ctx));
