@@ -1,5 +1,6 @@
 import { ApplicationFailure, CancellationScope, defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { BackupPlan, BackupWorkflowInput, ChainDecision } from '../common/schemas/backups';
+import { carriesBitmap } from '../common/diskFormats';
+import type { BackupPlan, BackupWorkflowInput, ChainDecision, DiskBackupPlan } from '../common/schemas/backups';
 import { catalog, onHost } from './activities';
 import { copyRunningVm, copyStoppedVm } from './backupCopy';
 import { errorText } from './errors';
@@ -35,33 +36,40 @@ async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress
     repoPath = (await host.mountRepository(plan.repository!)).path;
     const dom = await host.describeVm({ uuid: plan.vm.id });
     const chain = await decideChain(plan, input, host, dom);
-    const checkpoint = plan.provider === 'kboss' && !input.isolated ? `backflow-${input.backupId}` : null;
+    const disks = planDisks(dom.disks, chain);
+    // A checkpoint only where some disk can carry its bitmap (a VM of raw disks gets full backups only).
+    const checkpoint = plan.provider === 'kboss' && !input.isolated && dom.disks.some((d) => carriesBitmap(d.format)) ? `backflow-${input.backupId}` : null;
     Object.assign(progress, { type: chain.type, fullReason: chain.fullReason });
     await catalog.markBackingUp({
       backupId: input.backupId, hostId: plan.vm.hostId, type: chain.type, parentId: chain.parent?.id ?? null,
       chainId: chain.parent?.chainId ?? input.backupId, chainPosition: chain.parent ? chain.parent.chainPosition + 1 : 0,
       checkpoint, fullReason: chain.fullReason ?? null,
     });
-    const { dir } = await host.prepareBackupDir({ repoPath, vmUuid: dom.uuid, backupId: input.backupId, domainXml: dom.xml });
+    const running = dom.state === 'running' || dom.state === 'paused';
+    const { dir } = await host.prepareBackupDir({
+      repoPath, vmUuid: dom.uuid, backupId: input.backupId, domainXml: dom.xml, runningDomain: running ? dom.uuid : undefined,
+    });
 
     progress.phase = 'copying';
     const copyHost = onHost(plan.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '8 hours', heartbeat: '1 minute' });
-    const copy = { host: copyHost, backupId: input.backupId, dom, dir, chain, checkpoint, quiesce: input.quiesce, freezeGuardSeconds: plan.freezeGuardSeconds };
-    const running = dom.state === 'running' || dom.state === 'paused';
+    const copy = { host: copyHost, backupId: input.backupId, dom, disks, dir, chain, checkpoint, quiesce: input.quiesce, freezeGuardSeconds: plan.freezeGuardSeconds };
     const q = running ? await copyRunningVm(copy) : await copyStoppedVm(copy);
 
     progress.phase = 'committing';
     const files = await host.commitBackupDir({
       repoPath, vmUuid: dom.uuid, backupId: input.backupId,
-      disks: dom.disks.map((d) => ({ target: d.target, parentBackupId: chain.parent?.id })),
+      disks: disks.map((d) => ({ target: d.target, parentBackupId: d.incremental ? chain.parent?.id : undefined })),
     });
     committed = true;
     await catalog.markBackedUp({
       backupId: input.backupId, quiesced: q.quiesced, freezeMs: q.freezeMs,
-      disks: files.map((f) => ({
-        target: f.target, file: f.file, sizeBytes: f.sizeOnDisk, virtualSize: f.virtualSize,
-        sourcePath: dom.disks.find((d) => d.target === f.target)!.path,
-      })),
+      disks: files.map((f) => {
+        const d = disks.find((x) => x.target === f.target)!;
+        return {
+          target: f.target, file: f.file, sizeBytes: f.sizeOnDisk, virtualSize: f.virtualSize,
+          sourcePath: d.path, sourceFormat: d.format, fullReason: d.fullReason ?? null,
+        };
+      }),
     });
     // Only the newest checkpoint is needed for the next incremental; older ones would pile up in libvirt.
     if (checkpoint) await host.pruneCheckpoints({ domain: dom.uuid, keep: [checkpoint] });
@@ -89,20 +97,34 @@ async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress
   }
 }
 
+/** Each disk follows the chain if it can carry a dirty bitmap; any other is copied in full, with the reason. */
+function planDisks(disks: { target: string; path: string; format: string }[], chain: ChainDecision): DiskBackupPlan[] {
+  return disks.map((d) => {
+    if (!carriesBitmap(d.format)) {
+      return { ...d, incremental: false, fullReason: `a ${d.format} disk cannot carry a dirty bitmap: copied in full every backup` };
+    }
+    return chain.parent ? { ...d, incremental: true } : { ...d, incremental: false, fullReason: chain.fullReason };
+  });
+}
+
 /** The catalog proposes full or incremental; the host confirms the parent's checkpoint still exists. */
 async function decideChain(
   plan: BackupPlan,
   input: BackupWorkflowInput,
   host: ReturnType<typeof onHost>,
-  dom: { uuid: string; disks: { target: string; path: string }[] },
+  dom: { uuid: string; disks: { target: string; path: string; format: string }[] },
 ): Promise<ChainDecision> {
+  const withBitmaps = dom.disks.filter((d) => carriesBitmap(d.format));
+  if (!withBitmaps.length) {
+    return { type: 'FULL', fullReason: `no disk of the VM can carry a dirty bitmap (${dom.disks.map((d) => `${d.target}: ${d.format}`).join(', ')})` };
+  }
   const chain = await catalog.planChain({
     backupId: input.backupId, vmId: plan.vm.id, isolated: input.isolated, provider: plan.provider, chainSize: plan.chainSize,
   });
   if (!chain.parent) return chain;
   // libvirt or the disks may have lost it: VM redefined, disk replaced, backup deleted.
   const check = await host.checkpointUsable({
-    domain: dom.uuid, name: chain.parent.checkpoint, disks: dom.disks.map((d) => ({ target: d.target, path: d.path })),
+    domain: dom.uuid, name: chain.parent.checkpoint, disks: withBitmaps.map((d) => ({ target: d.target, path: d.path })),
   });
   return check.usable ? chain : { type: 'FULL', fullReason: `checkpoint ${chain.parent.checkpoint} unusable: ${check.reason}` };
 }

@@ -1,5 +1,6 @@
 import { ApplicationFailure, CancellationScope } from '@temporalio/workflow';
-import type { ChainDecision } from '../common/schemas/backups';
+import { carriesBitmap } from '../common/diskFormats';
+import type { ChainDecision, DiskBackupPlan } from '../common/schemas/backups';
 import type { DomainInfo } from '../common/schemas/inventory';
 import { onHost } from './activities';
 
@@ -9,6 +10,8 @@ export interface CopyInput {
   host: Host;
   backupId: string;
   dom: DomainInfo;
+  /** Per disk: incremental, or copied in full (a disk that cannot carry a dirty bitmap). */
+  disks: DiskBackupPlan[];
   dir: string;
   chain: ChainDecision;
   /** The checkpoint this backup leaves for the next incremental; null for isolated and nas backups. */
@@ -26,7 +29,9 @@ export async function copyRunningVm(c: CopyInput): Promise<{ quiesced: boolean; 
     c.host.startLiveBackup({
       domain: c.dom.uuid,
       dir: c.dir,
-      disks: c.dom.disks.map((d) => d.target),
+      disks: c.disks.map((d) => d.target),
+      // Copied in full and left out of the checkpoint: the disks that cannot carry a bitmap.
+      fullDisks: c.disks.filter((d) => !carriesBitmap(d.format)).map((d) => d.target),
       checkpoint: c.checkpoint ?? undefined,
       parentCheckpoint: c.chain.parent?.checkpoint,
     });
@@ -60,7 +65,7 @@ export async function copyStoppedVm(c: CopyInput): Promise<{ quiesced: boolean; 
   await c.host.offlineBackup({
     domain: c.dom.uuid,
     dir: c.dir,
-    disks: c.dom.disks.map((d) => ({ target: d.target, path: d.path })),
+    disks: c.disks.map((d) => ({ target: d.target, path: d.path, format: d.format, full: !carriesBitmap(d.format) })),
     checkpoint: c.checkpoint ?? undefined,
     parentCheckpoint: c.chain.parent?.checkpoint,
   });

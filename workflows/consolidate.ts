@@ -8,9 +8,12 @@ import type { Host } from './restoreCommon';
  * disk is finished offline. Either way no disk is left backed by a repository file.
  */
 export async function consolidateDisks(
-  host: Host, long: Host, domain: string, disks: { target: string; path: string }[], bandwidthMiB: number, onDisk: (t: string) => void,
+  host: Host, long: Host, domain: string, disks: { target: string; path: string; format?: string }[], bandwidthMiB: number, onDisk: (t: string) => void,
 ) {
   for (const d of disks) {
+    // A raw volume was restored whole before the VM started; it has no backing file to pull, and is
+    // never probed as an image (its bytes are the guest's).
+    if (d.format && d.format !== 'qcow2') continue;
     onDisk(d.target);
     let pulledLive = false;
     if (await host.domainIsRunning({ domain })) {

@@ -24,7 +24,7 @@ export async function restoreBackupWorkflow(input: RestoreWorkflowInput): Promis
 async function restoreInPlace(plan: RestorePlan, input: RestoreWorkflowInput, progress: RestoreProgress): Promise<RestoreResult> {
   const { host, long } = restoreHosts(plan);
   const vmId = plan.targetVm.id;
-  let targets: { target: string; file: string; path: string }[] = [];
+  let targets: RestoreTarget[] = [];
   const vmState = { started: false };
   await catalog.setVmState({ vmId, state: 'Restoring' });
   try {
@@ -39,7 +39,7 @@ async function restoreInPlace(plan: RestorePlan, input: RestoreWorkflowInput, pr
     targets = plan.disks.map((d) => {
       const disk = dom.disks.find((x) => x.target === d.target);
       if (!disk) throw ApplicationFailure.nonRetryable(`VM ${dom.name} has no disk ${d.target} any more`, 'DiskMissing');
-      return { target: d.target, file: d.file, path: disk.path };
+      return { target: d.target, file: d.file, path: disk.path, format: disk.format };
     });
 
     if (input.quick) await quickRestore(plan, host, long, repoPath, targets, progress, vmState);
@@ -69,14 +69,17 @@ async function restoreInPlace(plan: RestorePlan, input: RestoreWorkflowInput, pr
   }
 }
 
+/** A disk of the VM and the backup file it gets back; in its format on the VM (a raw disk restores as raw). */
+interface RestoreTarget { target: string; file: string; path: string; format: string }
+
 async function plainRestore(
-  plan: RestorePlan, host: Host, long: Host, repoPath: string, targets: { target: string; file: string; path: string }[], progress: RestoreProgress,
+  plan: RestorePlan, host: Host, long: Host, repoPath: string, targets: RestoreTarget[], progress: RestoreProgress,
 ) {
   progress.phase = 'copying';
   const tmpPaths: string[] = [];
   for (const t of targets) {
     progress.disk = t.target;
-    tmpPaths.push((await long.flattenBackupDisk({ repoPath, file: t.file, targetPath: t.path, restoreId: plan.restoreId })).tmpPath);
+    tmpPaths.push((await long.flattenBackupDisk({ repoPath, file: t.file, targetPath: t.path, restoreId: plan.restoreId, format: t.format })).tmpPath);
   }
   // Only now, with every disk complete and checked, are the volumes replaced.
   progress.phase = 'swapping';
@@ -86,11 +89,11 @@ async function plainRestore(
 
 /** vmState.started turns true once the VM runs from the backup: from then on there is no going back. */
 async function quickRestore(
-  plan: RestorePlan, host: Host, long: Host, repoPath: string, targets: { target: string; file: string; path: string }[],
+  plan: RestorePlan, host: Host, long: Host, repoPath: string, targets: RestoreTarget[],
   progress: RestoreProgress, vmState: { started: boolean },
 ): Promise<void> {
   progress.phase = 'overlaying';
-  for (const t of targets) await host.prepareQuickRestoreDisk({ repoPath, file: t.file, targetPath: t.path, restoreId: plan.restoreId });
+  for (const t of targets) await host.prepareQuickRestoreDisk({ repoPath, file: t.file, targetPath: t.path, restoreId: plan.restoreId, format: t.format });
   await host.startDomain({ domain: plan.targetVm.id });
   vmState.started = true;
   progress.phase = 'consolidating';

@@ -88,9 +88,11 @@ export function createBackupActivities(pool: Pool) {
         if (b.rows[0]?.status !== 'BackingUp') throw ApplicationFailure.nonRetryable(`backup ${input.backupId} is ${b.rows[0]?.status}, not BackingUp`);
         await c.query(`DELETE FROM backup_disks WHERE backup_id=$1`, [input.backupId]);
         for (const d of input.disks) {
-          await c.query(`INSERT INTO backup_disks (backup_id, target, file, source_path, size_bytes, virtual_size) VALUES ($1,$2,$3,$4,$5,$6)`, [
-            input.backupId, d.target, d.file, d.sourcePath, d.sizeBytes, d.virtualSize,
-          ]);
+          await c.query(
+            `INSERT INTO backup_disks (backup_id, target, file, source_path, size_bytes, virtual_size, source_format, full_reason)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+            [input.backupId, d.target, d.file, d.sourcePath, d.sizeBytes, d.virtualSize, d.sourceFormat ?? null, d.fullReason ?? null],
+          );
         }
         await c.query(
           `UPDATE backups SET status='BackedUp', size_bytes=$2, virtual_size=$3, quiesced=$4, freeze_ms=$5, finished_at=now(),

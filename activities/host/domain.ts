@@ -27,14 +27,15 @@ export async function domainState(domain: string): Promise<string> {
   return (await virsh(['domstate', domain])).trim();
 }
 
-async function virtualSize(path: string, domain: string, target: string, running: boolean): Promise<number> {
+async function virtualSize(path: string, format: string, domain: string, target: string, running: boolean): Promise<number> {
   if (running) {
     const info = await virsh(['domblkinfo', domain, target]);
     const m = /Capacity:\s+(\d+)/.exec(info);
     if (m) return Number(m[1]);
   }
   // -U: the image may be open by a running QEMU; we only read its header.
-  const out = await run('qemu-img', ['info', '-U', '--output=json', path]);
+  // -f: a raw disk is never probed (its bytes are the guest's, and could look like a qcow2 header).
+  const out = await run('qemu-img', ['info', '-U', '--output=json', '-f', format, path]);
   return Number(JSON.parse(out)['virtual-size']);
 }
 
@@ -45,7 +46,7 @@ export async function describeDomain(domain: string): Promise<DomainInfo> {
   const state = await domainState(domain);
   const running = state === 'running' || state === 'paused';
   const disks: DiskInfo[] = [];
-  for (const d of parsed.disks) disks.push({ ...d, virtualSize: await virtualSize(d.path, parsed.uuid, d.target, running) });
+  for (const d of parsed.disks) disks.push({ ...d, virtualSize: await virtualSize(d.path, d.format, parsed.uuid, d.target, running) });
   return { uuid: parsed.uuid, name: parsed.name, state, disks, hasAgentChannel: parsed.hasAgentChannel };
 }
 

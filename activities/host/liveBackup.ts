@@ -25,10 +25,15 @@ const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').
 
 /**
  * Starts a push-mode backup of the running domain's disks into dir, with a new checkpoint for the next
- * incremental (none for isolated backups), incremental from parentCheckpoint when given. Returns as
- * soon as the job has started, so a frozen guest can be thawed right away.
+ * incremental (none for isolated backups), incremental from parentCheckpoint when given. fullDisks
+ * (disks that cannot carry a dirty bitmap, e.g. raw) are copied in full and left out of the checkpoint,
+ * which libvirt would otherwise refuse. Returns as soon as the job has started, so a frozen guest can
+ * be thawed right away.
  */
-export async function startLiveBackup(input: { domain: string; dir: string; disks: string[]; checkpoint?: string; parentCheckpoint?: string }): Promise<{ started: boolean }> {
+export async function startLiveBackup(input: {
+  domain: string; dir: string; disks: string[]; fullDisks?: string[]; checkpoint?: string; parentCheckpoint?: string;
+}): Promise<{ started: boolean }> {
+  const full = new Set(input.fullDisks ?? []);
   const job = await jobInfo(input.domain);
   if (job.type === JOB.UNBOUNDED && job.operation === OP_BACKUP) return { started: true }; // a retry after the job began
   if (input.checkpoint && (await listCheckpoints(input).catch(() => [] as string[])).includes(input.checkpoint)) {
@@ -39,7 +44,10 @@ export async function startLiveBackup(input: { domain: string; dir: string; disk
     `<domainbackup mode='push'>` +
     (input.parentCheckpoint ? `<incremental>${xmlEscape(input.parentCheckpoint)}</incremental>` : '') +
     `<disks>${input.disks
-      .map((t) => `<disk name='${xmlEscape(t)}' backup='yes' type='file'><target file='${xmlEscape(path.join(input.dir, `${t}.qcow2`))}'/><driver type='qcow2'/></disk>`)
+      .map((t) => {
+        const mode = input.parentCheckpoint && full.has(t) ? ` backupmode='full'` : '';
+        return `<disk name='${xmlEscape(t)}' backup='yes'${mode} type='file'><target file='${xmlEscape(path.join(input.dir, `${t}.qcow2`))}'/><driver type='qcow2'/></disk>`;
+      })
       .join('')}</disks></domainbackup>`;
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'backflow-job-'));
   try {
@@ -47,7 +55,7 @@ export async function startLiveBackup(input: { domain: string; dir: string; disk
     const args = ['backup-begin', input.domain, path.join(tmp, 'backup.xml')];
     if (input.checkpoint) {
       const ckXml = `<domaincheckpoint><name>${xmlEscape(input.checkpoint)}</name><disks>${input.disks
-        .map((t) => `<disk name='${xmlEscape(t)}' checkpoint='bitmap'/>`)
+        .map((t) => `<disk name='${xmlEscape(t)}' checkpoint='${full.has(t) ? 'no' : 'bitmap'}'/>`)
         .join('')}</disks></domaincheckpoint>`;
       await writeFile(path.join(tmp, 'checkpoint.xml'), ckXml);
       args.push(path.join(tmp, 'checkpoint.xml'));

@@ -2,6 +2,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { run } from './exec';
+import { config } from '../../common/config';
+import { confineToRoots } from '../../common/repositoryRoots';
 import { validateMountOptions } from '../../common/schemas/mountOptions';
 import { RepositoryType, validateRepositoryAddress, type RepositoryTypeName } from '../../common/schemas/repositories';
 
@@ -18,13 +20,14 @@ const FS_TYPE = { nfs: 'nfs', cifs: 'cifs', cephfs: 'ceph' } as const;
 const HARDENING = ['nosuid', 'nodev', 'noexec'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export const mountRoot = () => path.resolve(process.env.BACKFLOW_MOUNT_ROOT || '/var/lib/backflow/mnt');
+export const mountRoot = () => path.resolve(config.mountRoot);
 export const mountPointOf = (id: string) => path.join(mountRoot(), id);
 
 /** Operations of this worker process currently using each mounted repository. */
 const holders = new Map<string, number>();
 
-interface MountEntry { mountPoint: string; fsType: string; source: string }
+/** shared: in a peer group, so mounts made under it propagate to its copies in other mount namespaces. */
+export interface MountEntry { mountPoint: string; fsType: string; source: string; shared: boolean }
 
 /** The kernel's mount table for this process, with mountinfo's octal escapes (\040 for a space...) decoded. */
 export async function readMounts(): Promise<MountEntry[]> {
@@ -36,7 +39,7 @@ export async function readMounts(): Promise<MountEntry[]> {
     const [pre, post] = line.split(' - ');
     const f = pre.split(' ');
     const g = (post ?? '').split(' ');
-    out.push({ mountPoint: unescape(f[4]), fsType: g[0], source: unescape(g[1] ?? '') });
+    out.push({ mountPoint: unescape(f[4]), fsType: g[0], source: unescape(g[1] ?? ''), shared: f.slice(6).some((o) => o.startsWith('shared:')) });
   }
   return out;
 }
@@ -69,10 +72,7 @@ export function effectiveMountOptions(mountOptions: string): string {
  */
 export async function mountRepository(repo: RepositoryMount): Promise<{ path: string }> {
   checkInput(repo);
-  if (repo.type === 'local') {
-    await mkdir(repo.address, { recursive: true, mode: 0o750 });
-    return { path: repo.address };
-  }
+  if (repo.type === 'local') return { path: await localRepository(repo.address) };
   const target = mountPointOf(repo.id);
   const current = await mountedAt(target);
   if (current) {
@@ -91,6 +91,20 @@ export async function mountRepository(repo: RepositoryMount): Promise<{ path: st
   }
   holders.set(repo.id, (holders.get(repo.id) ?? 0) + 1);
   return { path: target };
+}
+
+/**
+ * A local repository's folder, created if missing, only inside this host's repository roots: checked
+ * before it is created, and again after (a symlink swapped in meanwhile does not lead it elsewhere).
+ */
+async function localRepository(address: string): Promise<string> {
+  const refuse = (why: string) => ApplicationFailure.nonRetryable(`local repository ${JSON.stringify(address)}: ${why}`, 'RepositoryOutsideRoots');
+  const before = await confineToRoots(address, config.repositoryRoots);
+  if ('error' in before) throw refuse(before.error);
+  await mkdir(before.path, { recursive: true, mode: 0o750 });
+  const after = await confineToRoots(before.path, config.repositoryRoots);
+  if ('error' in after) throw refuse(after.error);
+  return after.path;
 }
 
 /**

@@ -25,12 +25,18 @@ async function bitmapNames(file: string): Promise<string[]> {
  * be incremental whether the VM runs then or not.
  */
 export async function offlineBackup(input: {
-  domain: string; dir: string; disks: { target: string; path: string }[]; checkpoint?: string; parentCheckpoint?: string;
+  domain: string; dir: string; disks: OfflineDisk[]; checkpoint?: string; parentCheckpoint?: string;
 }): Promise<{ bytes: number }> {
   let bytes = 0;
   for (const d of input.disks) {
     const out = path.join(input.dir, `${d.target}.qcow2`);
     await rm(out, { force: true });
+    if (d.full) {
+      // Cannot carry a bitmap (raw...): a whole copy, read in its own format (never probed).
+      await runWithProgress('qemu-img', ['convert', '-p', ...(d.format ? ['-f', d.format] : []), '-O', 'qcow2', d.path, out]);
+      bytes += (await imageInfo(d.path, d.format))['virtual-size'];
+      continue;
+    }
     // A retry after the new bitmap was already made: make it again with this attempt's copy.
     if (input.checkpoint && (await bitmapNames(d.path)).includes(input.checkpoint)) {
       await run('qemu-img', ['bitmap', '--remove', d.path, input.checkpoint]);
@@ -38,22 +44,27 @@ export async function offlineBackup(input: {
     if (input.parentCheckpoint) bytes += await copyDirtyClusters(d.path, out, input.parentCheckpoint, input.checkpoint);
     else {
       if (input.checkpoint) await run('qemu-img', ['bitmap', '--add', d.path, input.checkpoint]);
-      await runWithProgress('qemu-img', ['convert', '-p', '-O', 'qcow2', d.path, out]);
+      await runWithProgress('qemu-img', ['convert', '-p', '-f', 'qcow2', '-O', 'qcow2', d.path, out]);
       bytes += (await imageInfo(d.path))['virtual-size'];
     }
   }
   if (input.checkpoint && !(await listCheckpoints(input).catch(() => [] as string[])).includes(input.checkpoint)) {
-    await redefineCheckpoint(input.domain, input.checkpoint, input.disks.map((d) => d.target));
+    await redefineCheckpoint(input.domain, input.checkpoint, input.disks);
   }
   return { bytes };
 }
 
-async function redefineCheckpoint(domain: string, name: string, targets: string[]) {
+/** A disk of a stopped domain; full: copied whole, outside the checkpoint (it cannot carry a bitmap). */
+interface OfflineDisk { target: string; path: string; format?: string; full?: boolean }
+
+async function redefineCheckpoint(domain: string, name: string, disks: OfflineDisk[]) {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'backflow-ckpt-'));
   try {
     const xml =
       `<domaincheckpoint><name>${xmlEscape(name)}</name><creationTime>${Math.floor(Date.now() / 1000)}</creationTime><disks>` +
-      targets.map((t) => `<disk name='${xmlEscape(t)}' checkpoint='bitmap' bitmap='${xmlEscape(name)}'/>`).join('') +
+      disks
+        .map((d) => (d.full ? `<disk name='${xmlEscape(d.target)}' checkpoint='no'/>` : `<disk name='${xmlEscape(d.target)}' checkpoint='bitmap' bitmap='${xmlEscape(name)}'/>`))
+        .join('') +
       `</disks></domaincheckpoint>`;
     const file = path.join(tmp, 'checkpoint.xml');
     await writeFile(file, xml);

@@ -11,9 +11,9 @@ export interface ImageInfo {
   'format-specific'?: { data?: { bitmaps?: { name: string; flags: string[] }[] } };
 }
 
-/** qemu-img info; -U so an image a running VM holds can be read. */
-export async function imageInfo(path: string): Promise<ImageInfo> {
-  return JSON.parse(await run('qemu-img', ['info', '-U', '--output=json', path]));
+/** qemu-img info; -U so an image a running VM holds can be read; with format, the file is not probed. */
+export async function imageInfo(path: string, format?: string): Promise<ImageInfo> {
+  return JSON.parse(await run('qemu-img', ['info', '-U', '--output=json', ...(format ? ['-f', format] : []), path]));
 }
 
 /** The image and every backing file under it, top first. */

@@ -17,8 +17,11 @@ import {
   qemuImgChain,
   qemuImgInfo,
   QemuImgInfo,
+  restoreFormat,
+  RestoreFormat,
   restoreTmpPath,
   verifyBackupChain,
+  writeFlatCopy,
 } from './restore';
 import { virsh } from './virsh';
 
@@ -41,12 +44,16 @@ export async function prepareQuickRestoreDisk(input: {
   file: string;
   targetPath: string;
   restoreId: string;
+  /** The volume's format on the VM; anything but qcow2 cannot be an overlay and is restored whole. */
+  format?: string;
 }): Promise<{ overlayPath: string }> {
   const src = backupFilePath(input.repoPath, input.file);
   const targetPath = path.resolve(input.targetPath);
   const tmp = restoreTmpPath(targetPath, input.restoreId);
   const pre = preRestorePath(targetPath, input.restoreId);
   const [top] = await verifyBackupChain(src);
+  const format = restoreFormat(input.format);
+  if (format !== 'qcow2') return restoreWhole(src, targetPath, input.restoreId, format);
 
   if (await exists(targetPath)) {
     const info = await qemuImgInfo(targetPath).catch(() => null);
@@ -68,6 +75,24 @@ export async function prepareQuickRestoreDisk(input: {
     await fs.rm(tmp, { force: true }).catch(() => undefined);
     throw e;
   }
+  await fsyncDir(path.dirname(targetPath));
+  return { overlayPath: targetPath };
+}
+
+/**
+ * A volume QEMU opens as raw cannot be a copy-on-write overlay: it is restored whole (kept old volume,
+ * flattened copy, swap) before the VM starts, so it needs no consolidation. Idempotent: swapped already
+ * (old volume kept, no copy left) is done.
+ */
+async function restoreWhole(src: string, targetPath: string, restoreId: string, format: RestoreFormat): Promise<{ overlayPath: string }> {
+  const tmp = restoreTmpPath(targetPath, restoreId);
+  const pre = preRestorePath(targetPath, restoreId);
+  if ((await exists(pre)) && !(await exists(tmp))) return { overlayPath: targetPath };
+  await assertNotInUse(targetPath);
+  await writeFlatCopy(src, tmp, targetPath, format);
+  await keepOldVolume(targetPath, pre);
+  await copyOwnership((await exists(pre)) ? pre : targetPath, tmp);
+  await fs.rename(tmp, targetPath);
   await fsyncDir(path.dirname(targetPath));
   return { overlayPath: targetPath };
 }

@@ -2,6 +2,7 @@ import { mkdir, open, readdir, rename, rm, stat, statfs, writeFile } from 'node:
 import path from 'node:path';
 import { heartbeat } from './heartbeat';
 import { run } from './exec';
+import { assertVisibleToQemu } from './lib/mountNamespaces';
 import { allocatedBytes, checkImage, imageChain, imageInfo, rebaseUnsafe } from './qemuImg';
 
 /**
@@ -23,11 +24,25 @@ async function fsyncPath(p: string) {
   }
 }
 
-export async function prepareBackupDir(input: { repoPath: string; vmUuid: string; backupId: string; domainXml: string }): Promise<{ dir: string }> {
+/**
+ * Creates the backup's .partial folder. runningDomain: QEMU itself will write into it, so it must see
+ * the folder from its own mount namespace; if not, the backup fails here, before any job or freeze.
+ */
+export async function prepareBackupDir(input: {
+  repoPath: string; vmUuid: string; backupId: string; domainXml: string; runningDomain?: string;
+}): Promise<{ dir: string }> {
   const dir = partialDir(input.repoPath, input.vmUuid, input.backupId);
   await rm(dir, { recursive: true, force: true }); // a previous attempt's leftovers
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, 'domain.xml'), input.domainXml);
+  if (input.runningDomain) {
+    try {
+      await assertVisibleToQemu({ domain: input.runningDomain, dir });
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
   return { dir };
 }
 
@@ -91,6 +106,7 @@ export async function mergeIntoChild(input: {
     const backing = input.grandParentBackupId ? `../${input.grandParentBackupId}/${t}.qcow2` : '';
     const current = (await imageInfo(child))['backing-filename'] ?? '';
     if (current === backing) continue; // merged already (a retry)
+    if (!current) continue; // a standalone copy (a disk copied in full, e.g. raw): it depends on nothing
     const chain = await imageChain(child);
     if (!chain[1]?.filename.includes(input.backupId)) throw new Error(`${child} does not back onto backup ${input.backupId}`);
     heartbeat({ merging: t });

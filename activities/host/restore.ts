@@ -33,36 +33,56 @@ export async function readBackupDomainXml(input: { repoPath: string; vmUuid: str
 }
 
 /**
- * Writes the whole chain of a backup file into a new standalone qcow2 `<dir>/.<basename>.restore-<restoreId>`
- * beside the volume (which is not touched). Every file of the chain is checked first; a broken or
- * missing one is refused (CorruptBackup) before anything is written. Run again, it starts over.
+ * Writes the whole chain of a backup file into a new standalone image `<dir>/.<basename>.restore-<restoreId>`
+ * beside the volume (which is not touched), in `format` (qcow2 unless told: a raw disk restores as raw).
+ * Every file of the chain is checked first; a broken or missing one is refused (CorruptBackup) before
+ * anything is written. Run again, it starts over.
  */
 export async function flattenBackupDisk(input: {
   repoPath: string;
   file: string;
   targetPath: string;
   restoreId: string;
-}): Promise<{ tmpPath: string; virtualSize: number }> {
+  format?: string;
+}): Promise<{ tmpPath: string; virtualSize: number; format: RestoreFormat }> {
+  const format = restoreFormat(input.format);
   const src = backupFilePath(input.repoPath, input.file);
   const tmpPath = restoreTmpPath(input.targetPath, input.restoreId);
   await verifyBackupChain(src);
+  const { virtualSize } = await writeFlatCopy(src, tmpPath, input.targetPath, format);
+  return { tmpPath, virtualSize, format };
+}
 
+export type RestoreFormat = 'qcow2' | 'raw';
+
+/** The format a restored disk is written in; only what QEMU opens as a plain disk image. */
+export function restoreFormat(format: string | undefined): RestoreFormat {
+  if (format === undefined || format === 'qcow2') return 'qcow2';
+  if (format === 'raw') return 'raw';
+  throw ApplicationFailure.nonRetryable(`cannot restore a disk as ${JSON.stringify(format)}: qcow2 or raw`, 'BadFormat');
+}
+
+/**
+ * The (checked) backup chain at src flattened into tmpPath in `format`, fsynced, checked, owned like
+ * targetPath. Removed again if anything fails.
+ */
+export async function writeFlatCopy(src: string, tmpPath: string, targetPath: string, format: RestoreFormat): Promise<{ virtualSize: number }> {
   await fs.mkdir(path.dirname(tmpPath), { recursive: true });
   await fs.rm(tmpPath, { force: true });
   try {
     // No -U: the repository file must not be changing under us (a running quick-restored VM only reads it).
-    await runWithProgress('qemu-img', ['convert', '-p', '-f', 'qcow2', '-O', 'qcow2', src, tmpPath], {
+    await runWithProgress('qemu-img', ['convert', '-p', '-f', 'qcow2', '-O', format, src, tmpPath], {
       progress: (percent) => ({ phase: 'copying', percent }),
     });
     await fsyncFile(tmpPath);
     heartbeat({ phase: 'checking', percent: 100 });
-    const problem = await qemuImgCheck(tmpPath, 'qcow2');
+    const problem = await qemuImgCheck(tmpPath, format);
     if (problem) throw ApplicationFailure.retryable(`restored copy ${tmpPath} fails qemu-img check: ${problem}`, 'RestoreCheckFailed');
-    const info = await qemuImgInfo(tmpPath, { format: 'qcow2' });
+    const info = await qemuImgInfo(tmpPath, { format });
     if (info['backing-filename']) throw new Error(`restored copy ${tmpPath} still has a backing file ${info['backing-filename']}`);
-    await copyOwnership(input.targetPath, tmpPath);
+    await copyOwnership(targetPath, tmpPath);
     await fsyncDir(path.dirname(tmpPath));
-    return { tmpPath, virtualSize: info['virtual-size'] };
+    return { virtualSize: info['virtual-size'] };
   } catch (e) {
     await fs.rm(tmpPath, { force: true }).catch(() => undefined);
     throw e;

@@ -18,7 +18,8 @@ export const BACKUP_COLUMNS = `b.id, b.vm_id AS "vmId", v.name AS "vmName", b.ac
   b.virtual_size::float8 AS "virtualSize", b.duration_ms AS "durationMs", b.hidden, b.error, b.workflow_id AS "workflowId",
   b.created_at AS "createdAt", b.started_at AS "startedAt", b.finished_at AS "finishedAt",
   COALESCE((SELECT json_agg(json_build_object('target', d.target, 'file', d.file, 'sourcePath', d.source_path,
-            'sizeBytes', d.size_bytes::float8, 'virtualSize', d.virtual_size::float8) ORDER BY d.target)
+            'sizeBytes', d.size_bytes::float8, 'virtualSize', d.virtual_size::float8, 'sourceFormat', d.source_format,
+            'fullReason', d.full_reason) ORDER BY d.target)
             FROM backup_disks d WHERE d.backup_id = b.id), '[]') AS disks`;
 
 export function backupRoutes({ pool, temporal }: ApiDeps) {

@@ -5,7 +5,9 @@ import { requireAdmin } from '../auth';
 import { badRequest, conflict, notFound } from '../errors';
 import { IdParams, listResult, Pagination, pageSql, parse } from '../validate';
 import { REPOSITORY_COLUMNS } from '../backupPolicy';
+import { config } from '../../common/config';
 import { inTransaction } from '../../common/db';
+import { confineToRoots } from '../../common/repositoryRoots';
 import {
   CreateRepositorySchema, RepositoryType, UpdateRepositorySchema, validateRepositoryAddress, type RepositoryTypeName,
 } from '../../common/schemas/repositories';
@@ -25,6 +27,12 @@ export const likePattern = (kw: string) => `%${kw.replace(/[\\%_]/g, (c) => `\\$
 
 const SELECT_ONE = `SELECT ${REPOSITORY_COLUMNS} FROM backup_repositories r JOIN zones rz ON rz.id = r.zone_id WHERE r.id = $1`;
 
+/** A local repository only inside the configured roots (the host checks again with its own roots). */
+async function checkLocalAddress(address: string) {
+  const r = await confineToRoots(address, config.repositoryRoots);
+  if ('error' in r) throw badRequest('body.address', r.error);
+}
+
 /** Backup repositories (addBackupRepository, listBackupRepositories, updateBackupRepository, deleteBackupRepository); root admins only. */
 export function repositoryRoutes({ pool }: ApiDeps) {
   const r = Router();
@@ -34,6 +42,7 @@ export function repositoryRoutes({ pool }: ApiDeps) {
     const body = parse(CreateRepositorySchema, req, 'body');
     const zone = await pool.query(`SELECT 1 FROM zones WHERE id = $1`, [body.zoneId]);
     if (!zone.rowCount) throw badRequest('body.zoneId', 'no such zone');
+    if (body.type === 'local') await checkLocalAddress(body.address);
     let id: string;
     try {
       const ins = await pool.query(
@@ -79,6 +88,7 @@ export function repositoryRoutes({ pool }: ApiDeps) {
       if (body.address !== undefined) {
         const why = validateRepositoryAddress(type, body.address);
         if (why) throw badRequest('body.address', why);
+        if (type === 'local') await checkLocalAddress(body.address);
       }
       if (type === 'local' && body.mountOptions) throw badRequest('body.mountOptions', 'a local repository is not mounted: it takes no mount options');
       try {

@@ -46,7 +46,20 @@ export const RepositoryRefSchema = z.object({
 });
 export type RepositoryRef = z.infer<typeof RepositoryRefSchema>;
 
-export interface BackupDiskRecord { target: string; file: string; sourcePath: string; sizeBytes: number; virtualSize: number }
+export interface BackupDiskRecord {
+  target: string; file: string; sourcePath: string; sizeBytes: number; virtualSize: number;
+  /** The disk's format on the VM (raw, qcow2...), so a restore can give it back in that format. */
+  sourceFormat?: string;
+  /** Why this disk was copied in full (the whole backup was full, or the disk cannot carry a dirty bitmap). */
+  fullReason?: string | null;
+}
+
+/**
+ * How one disk of a VM is backed up. Only a qcow2 can carry the persistent dirty bitmap a checkpoint
+ * needs; any other disk (raw...) is left out of the checkpoint and copied in full every backup, with
+ * no parent, while the VM's other disks go on with their incrementals.
+ */
+export interface DiskBackupPlan { target: string; path: string; format: string; incremental: boolean; fullReason?: string }
 
 /** What a backup workflow needs to know, read from the catalog in one activity. */
 export interface BackupPlan {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mountRepository, readMounts, unmountRepository } from '../../activities/host/mount';
+import '../helpers/paths'; // repository roots for tests: the cache and the temp folder
 
 /** Issue 3: the host worker mounts repositories (local ones are directories) on this machine, checking options again. */
 describe('host activities: mountRepository / unmountRepository', () => {
