@@ -44,10 +44,16 @@ export const Failure = {
   InvalidMountOptions: 'InvalidMountOptions',
   /** Something else is mounted where the repository belongs. */
   MountPointBusy: 'MountPointBusy',
+  /** A local repository's folder is not inside the host's repository roots (BACKFLOW_REPOSITORY_ROOTS). */
+  RepositoryOutsideRoots: 'RepositoryOutsideRoots',
+  /** The running VM's QEMU does not see the backup folder (mounted after it started, in another namespace). */
+  RepositoryNotVisibleToVm: 'RepositoryNotVisibleToVm',
 
   // Domains and disks
   /** A host step got an argument it refuses (bad name, UUID, format or volume name). */
   BadRequest: 'BadRequest',
+  /** A disk is to be restored in a format other than qcow2 or raw. */
+  BadFormat: 'BadFormat',
   /** libvirt already has a domain by that name or UUID. */
   NameTaken: 'NameTaken',
   /** The disk is open for writing by a running QEMU: the VM must be stopped. */
