@@ -39,16 +39,16 @@ export function stubbedWorkers() {
 
 /**
  * Activity stubs that record their calls in order (and each one's latest input in `inputs`) and answer
- * with the given results; the one named `failing` fails (non-retryable, so the workflow sees it at once).
+ * with the given results; those named in `failing` fail (non-retryable, so the workflow sees it at once).
  */
-export function recordingStubs(calls: string[], results: Record<string, unknown>, failing?: string, inputs: Record<string, unknown> = {}): Stubs {
+export function recordingStubs(calls: string[], results: Record<string, unknown>, failing: string | string[] = [], inputs: Record<string, unknown> = {}): Stubs {
   return Object.fromEntries(
     Object.entries(results).map(([name, result]) => [
       name,
       async (input: unknown) => {
         calls.push(name);
         inputs[name] = input;
-        if (name === failing) throw ApplicationFailure.nonRetryable(`${name} failed (stub)`, 'StubFailed');
+        if ([failing].flat().includes(name)) throw ApplicationFailure.nonRetryable(`${name} failed (stub)`, 'StubFailed');
         return result;
       },
     ]),
