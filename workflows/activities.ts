@@ -39,7 +39,8 @@ export const presets = {
   hostProbe: hostStep('30 seconds', '2 minutes', 1),
 } satisfies Record<string, ActivityOptions>;
 
-export type HostStepKind = 'hostQuick' | 'hostLongCopy' | 'hostRestoreCopy' | 'hostMerge' | 'hostClaim' | 'hostProbe';
+/** The presets for steps on a host: 'hostQuick', 'hostLongCopy', … */
+export type HostStepKind = Extract<keyof typeof presets, `host${string}`>;
 
 /** Catalog activities: quick database writes on the control worker. */
 export const catalog = proxyActivities<ControlActivities>(presets.catalog);
