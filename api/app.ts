@@ -2,6 +2,7 @@ import express from 'express';
 import type { ApiDeps } from './deps';
 import { authenticate } from './auth';
 import { errorHandler, notFoundRoute } from './errors';
+import { rejectNul } from './rejectNul';
 import { healthRoutes } from './routes/health';
 import { accountRoutes } from './routes/accounts';
 import { backupRoutes } from './routes/backups';
@@ -16,6 +17,8 @@ export function createApp(deps: ApiDeps) {
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '1mb' }));
+  // One place for every string of every route: PostgreSQL cannot store NUL, so it never gets that far.
+  app.use(rejectNul);
   app.use(healthRoutes(deps));
   const v1 = express.Router();
   v1.use(authenticate(deps.pool));

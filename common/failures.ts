@@ -44,24 +44,24 @@ export const Failure = {
   InvalidMountOptions: 'InvalidMountOptions',
   /** Something else is mounted where the repository belongs. */
   MountPointBusy: 'MountPointBusy',
-  /** A local repository's folder is not inside the host's repository roots (BACKFLOW_REPOSITORY_ROOTS). */
+  /** A local repository's folder is not inside this host's repository roots. */
   RepositoryOutsideRoots: 'RepositoryOutsideRoots',
-  /** The running VM's QEMU does not see the backup folder (mounted after it started, in another namespace). */
+  /** A running VM's QEMU cannot see the backup folder (mounted after it started, in its own mount namespace). */
   RepositoryNotVisibleToVm: 'RepositoryNotVisibleToVm',
 
   // Domains and disks
   /** A host step got an argument it refuses (bad name, UUID, format or volume name). */
   BadRequest: 'BadRequest',
-  /** A disk is to be restored in a format other than qcow2 or raw. */
-  BadFormat: 'BadFormat',
   /** libvirt already has a domain by that name or UUID. */
   NameTaken: 'NameTaken',
+  /** A new volume's claimed path holds another file when the copy is put there. */
+  PathTaken: 'PathTaken',
+  /** A disk cannot be restored in the format asked for (qcow2 or raw only). */
+  BadFormat: 'BadFormat',
   /** The disk is open for writing by a running QEMU: the VM must be stopped. */
   DiskInUse: 'DiskInUse',
   /** The backup or the domain has no disk with that target. */
   DiskMissing: 'DiskMissing',
-  /** A new volume's path is taken on the host (by a file that is not this restore's). */
-  PathTaken: 'PathTaken',
   /** The target VM has no disk beside which a new volume could be created. */
   NoStorage: 'NoStorage',
   /** A restore in place needs the VM stopped. */

@@ -2,9 +2,9 @@
 export { collectInventory } from './inventory';
 export { mountRepository, unmountRepository } from './mount';
 export { describeVm } from './domain';
-export { agentPing, freezeGuest, thawGuest, thawStaleFreezes } from './quiesce';
-export { checkpointUsable, listCheckpoints, pruneCheckpoints } from './checkpoints';
-export { commitBackupDir, deleteBackupFiles, discardBackupDir, freeSpace, mergeIntoChild, prepareBackupDir } from './repository';
+export { freezeGuest, thawGuest } from './quiesce';
+export { checkpointUsable, pruneCheckpoints } from './checkpoints';
+export { commitBackupDir, deleteBackupFiles, discardBackupDir, mergeIntoChild, prepareBackupDir } from './repository';
 export { abortLiveBackup, startLiveBackup, waitLiveBackup } from './liveBackup';
 export { offlineBackup } from './offlineBackup';
 export { abortRestore, ensureDomainDefined, finishRestore, flattenBackupDisk, readBackupDomainXml, swapInRestoredDisk } from './restore';
