@@ -66,12 +66,13 @@ export async function createVmFromBackupWorkflow(input: RestoreWorkflowInput): P
       progress.phase = 'copying';
       for (const f of files) {
         progress.disk = f.target;
-        const { tmpPath } = await long.flattenBackupDisk({ repoPath, file: f.file, targetPath: f.path, restoreId: input.restoreId });
+        const { tmpPath } = await long.flattenBackupDisk({ repoPath, file: f.file, targetPath: f.path, restoreId: input.restoreId, format: f.format });
         await host.placeNewVolume({ tmpPath, targetPath: f.path, restoreId: input.restoreId });
       }
       progress.phase = 'defining';
       const diskMap = Object.fromEntries(files.map((f) => [f.target, f.path]));
-      await host.defineVmFromBackup({ xml, newName: name, newUuid, diskMap });
+      const formats = Object.fromEntries(files.map((f) => [f.target, f.format]));
+      await host.defineVmFromBackup({ xml, newName: name, newUuid, diskMap, formats });
       defined = true;
       // Defined: the files are the new VM's disks now, and stay whatever happens next.
       undo.keepAll();

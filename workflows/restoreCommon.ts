@@ -28,4 +28,3 @@ export async function refreshVm(host: Host, hostId: string, vmId: string, accoun
   });
 }
 
-export const dirOf = (path: string) => path.slice(0, path.lastIndexOf('/')) || '/';

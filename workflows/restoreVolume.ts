@@ -1,6 +1,6 @@
 import { CancellationScope, setHandler, workflowInfo } from '@temporalio/workflow';
 import { fail, Failure } from '../common/failures';
-import { restoredVolumePath } from '../common/layout';
+import { restoredFormat, restoredVolumePath } from '../common/layout';
 import type { RestoreWorkflowInput } from '../common/schemas/restores';
 import { catalog } from './activities';
 import { Compensations } from './compensations';
@@ -29,20 +29,22 @@ export async function restoreVolumeWorkflow(input: RestoreWorkflowInput): Promis
       const { path: repoPath } = await host.mountRepository(plan.repository);
       const dom = await host.describeVm({ uuid: vmId });
       if (!dom.disks.length) throw fail.nonRetryable(Failure.NoStorage, `VM ${dom.name} has no disk to put the volume beside`);
-      const newPath = restoredVolumePath({ diskPath: dom.disks[0].path, vmName: dom.name, restoreId: input.restoreId, target: disk.target });
+      // The volume comes back in the format it was backed up from: a raw disk as raw.
+      const format = restoredFormat(disk.sourceFormat);
+      const newPath = restoredVolumePath({ diskPath: dom.disks[0].path, vmName: dom.name, restoreId: input.restoreId, target: disk.target, format });
       const restoreId = input.restoreId;
       let target: string;
       if (input.quick) {
         progress.phase = 'overlaying';
         // Declared before the step: an overlay cut off halfway is removed too.
         undo.add(() => host.abortRestore({ restoreId, targetPaths: [newPath], removeNew: true }));
-        await host.prepareQuickRestoreDisk({ restoreId, repoPath, file: disk.file, targetPath: newPath });
-        target = (await host.attachVolume({ domain: vmId, path: newPath, format: 'qcow2' })).target;
+        await host.prepareQuickRestoreDisk({ restoreId, repoPath, file: disk.file, targetPath: newPath, format });
+        target = (await host.attachVolume({ domain: vmId, path: newPath, format })).target;
         // Attached: the volume is the VM's now, and stays whatever happens next.
         undo.keepAll();
         progress.phase = 'consolidating';
         await catalog.setRestorePhase({ restoreId: input.restoreId, phase: 'consolidating', status: 'Consolidating', vmRunning: true });
-        await consolidateUntilDone(progress, () => consolidateDisks(host, long, vmId, [{ target, path: newPath }], plan.pullRateLimitMiB, (d) => (progress.disk = d)));
+        await consolidateUntilDone(progress, () => consolidateDisks(host, long, vmId, [{ target, path: newPath, format }], plan.pullRateLimitMiB, (d) => (progress.disk = d)));
         await host.unmountRepository({ id: plan.repository.id });
       } else {
         progress.phase = 'copying';
@@ -54,9 +56,9 @@ export async function restoreVolumeWorkflow(input: RestoreWorkflowInput): Promis
           undo.keepAll();
           throw fail.nonRetryable(Failure.PathTaken, `the new volume's path ${claim.taken} is taken on the host`);
         }
-        const { tmpPath } = await long.flattenBackupDisk({ restoreId, repoPath, file: disk.file, targetPath: newPath });
+        const { tmpPath } = await long.flattenBackupDisk({ restoreId, repoPath, file: disk.file, targetPath: newPath, format });
         await host.placeNewVolume({ restoreId, tmpPath, targetPath: newPath });
-        target = (await host.attachVolume({ domain: vmId, path: newPath, format: 'qcow2' })).target;
+        target = (await host.attachVolume({ domain: vmId, path: newPath, format })).target;
         undo.keepAll();
       }
       await catalog.finishRestore({ restoreId: input.restoreId, bytes: disk.virtualSize });

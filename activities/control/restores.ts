@@ -5,7 +5,7 @@ import type { NewVmFiles, RestorePlan, RestoreWorkflowInput } from '../../common
 import { resolveSettings } from '../../common/settings';
 import { catalogState } from './inventory';
 import { fail, Failure } from '../../common/failures';
-import { newVmDiskPath } from '../../common/layout';
+import { newVmDiskPath, restoredFormat } from '../../common/layout';
 
 const VM_SQL = `SELECT v.id, v.name, v.host_id AS "hostId", h.task_queue AS "hostTaskQueue", v.account_id AS "accountId"
   FROM vms v JOIN hosts h ON h.id = v.host_id WHERE v.id = $1`;
@@ -19,7 +19,7 @@ export function createRestoreActivities(pool: Pool) {
     async newVmFiles(input: { backupId: string; name: string; restoreId: string }): Promise<NewVmFiles> {
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(input.name)) throw fail.nonRetryable(Failure.BadRequest, `bad VM name ${JSON.stringify(input.name)}`);
       const r = await pool.query(
-        `SELECT d.target, d.source_path, h.task_queue FROM backup_disks d JOIN backups b ON b.id = d.backup_id
+        `SELECT d.target, d.source_path, d.source_format, h.task_queue FROM backup_disks d JOIN backups b ON b.id = d.backup_id
          JOIN vms v ON v.id = b.vm_id JOIN hosts h ON h.id = v.host_id WHERE d.backup_id = $1 ORDER BY d.target`,
         [input.backupId],
       );
@@ -27,7 +27,10 @@ export function createRestoreActivities(pool: Pool) {
       const restore = await pool.query(`SELECT status FROM restores WHERE id = $1`, [input.restoreId]);
       return {
         hostTaskQueue: r.rows[0].task_queue,
-        files: r.rows.map((d) => ({ target: d.target, path: newVmDiskPath({ sourcePath: d.source_path, vmName: input.name, target: d.target }) })),
+        files: r.rows.map((d) => {
+          const format = restoredFormat(d.source_format);
+          return { target: d.target, format, path: newVmDiskPath({ sourcePath: d.source_path, vmName: input.name, target: d.target, format }) };
+        }),
         restoreStatus: restore.rows[0]?.status ?? null,
       };
     },
@@ -45,7 +48,8 @@ export function createRestoreActivities(pool: Pool) {
       if (b.status !== 'BackedUp') throw fail.nonRetryable(Failure.NotRestorable, `backup ${input.backupId} is ${b.status}, not BackedUp`);
       if (!b.repo_id) throw fail.nonRetryable(Failure.NotRestorable, `backup ${input.backupId} has no files to restore (dummy provider)`);
       const disks = (
-        await pool.query(`SELECT target, file, source_path AS "sourcePath", virtual_size::float8 AS "virtualSize" FROM backup_disks WHERE backup_id=$1 ORDER BY target`, [b.id])
+        await pool.query(`SELECT target, file, source_path AS "sourcePath", virtual_size::float8 AS "virtualSize", COALESCE(source_format, 'qcow2') AS "sourceFormat"
+                    FROM backup_disks WHERE backup_id=$1 ORDER BY target`, [b.id])
       ).rows;
       const sourceVm = (await pool.query(VM_SQL, [b.vm_id])).rows[0];
       const targetVm = input.targetVmId ? (await pool.query(VM_SQL, [input.targetVmId])).rows[0] : sourceVm;

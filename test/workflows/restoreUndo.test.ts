@@ -25,7 +25,7 @@ describe('restore workflows: what a failure undoes', () => {
     const plan: RestorePlan = {
       restoreId, status: 'Running', pullRateLimitMiB: 0,
       backup: { id: randomUUID(), vmId: randomUUID(), accountId: null, createdAt: new Date(0).toISOString() },
-      disks: ['vda', 'vdb'].map((t) => ({ target: t, file: `x/b/${t}.qcow2`, sourcePath: `/vms/src-${t}.qcow2`, virtualSize: 1 })),
+      disks: ['vda', 'vdb'].map((t) => ({ target: t, file: `x/b/${t}.qcow2`, sourcePath: `/vms/src-${t}.qcow2`, virtualSize: 1, sourceFormat: 'qcow2' })),
       repository: { id: randomUUID(), type: 'local', address: '/repo', mountOptions: '' },
       sourceVm: vm('src'),
       targetVm: vm('web-1'),
