@@ -2,7 +2,7 @@ import { allHandlersFinished, condition, continueAsNew, defineQuery, defineUpdat
 import { catalog, onHost } from './activities';
 import { errorText } from './errors';
 
-export interface SyncRound { at: number; marked: string[]; orphans: number; usageRows: number; errors: string[] }
+export interface SyncRound { at: number; marked: string[]; orphans: number; usageRows: number; schedulesDeleted: string[]; errors: string[] }
 /** Run a round now and answer with it (the API's "sync now"). */
 export const backupSyncNow = defineUpdate<SyncRound>('backupSyncNow');
 export const lastBackupSync = defineQuery<SyncRound | undefined>('lastBackupSync');
@@ -26,7 +26,7 @@ export async function backupSyncWorkflow(input: { zoneId: string }): Promise<voi
 
   while (!workflowInfo().continueAsNewSuggested && workflowInfo().historyLength < 10_000) {
     const ticket = requested;
-    const round: SyncRound = { at: Date.now(), marked: [], orphans: 0, usageRows: 0, errors: [] };
+    const round: SyncRound = { at: Date.now(), marked: [], orphans: 0, usageRows: 0, schedulesDeleted: [], errors: [] };
     const plan = await catalog.planSync({ zoneId: input.zoneId });
     const bytes: Record<string, number> = {};
     for (const t of plan.targets) {
@@ -44,6 +44,8 @@ export async function backupSyncWorkflow(input: { zoneId: string }): Promise<voi
       }
     }
     round.usageRows = (await catalog.recordUsage({ zoneId: input.zoneId, bytes })).rows;
+    // A VM gone for good takes its schedules with it (one that moved hosts is back long before).
+    round.schedulesDeleted = (await catalog.deleteSchedulesOfGoneVms({ zoneId: input.zoneId })).deleted;
     last = round;
     done = ticket;
     const interval = await catalog.syncIntervalSeconds();

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { createBackupActivities } from './backups';
 import { createBackupDeletionActivities } from './backupDeletion';
+import { createGoneVmActivities } from './goneVms';
 import { createHostActivities } from './hosts';
 import { createInventoryActivities } from './inventory';
 import { createRestoreActivities } from './restores';
@@ -21,6 +22,7 @@ export function createControlActivities(pool: Pool, temporal?: Client) {
     ...createRestoreActivities(pool),
     ...createRetentionActivities(pool),
     ...createScheduleActivities(pool, temporal),
+    ...createGoneVmActivities(pool, temporal),
     ...createSyncActivities(pool),
     ...createVmLockActivities(pool, temporal),
     ...createSlotActivities(pool, temporal),
