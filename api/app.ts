@@ -16,6 +16,8 @@ import { hostRoutes } from './routes/hosts';
 import { vmRoutes } from './routes/vms';
 import { zoneRoutes } from './routes/zones';
 import { scheduleRoutes } from './routes/schedules';
+import { slaScheduleRoutes } from './routes/slaSchedules';
+import { retentionRoutes } from './routes/retention';
 import { syncRoutes } from './routes/sync';
 
 /** The API: validates input, reads the catalog, starts/queries/signals workflows. */
@@ -31,7 +33,7 @@ export function createApp(deps: ApiDeps) {
   const routers = [
     accountRoutes, zoneRoutes, hostRoutes, vmRoutes,
     settingRoutes, providerRoutes, repositoryRoutes, offeringRoutes, backupAssignmentRoutes,
-    backupRoutes, restoreRoutes, scheduleRoutes, syncRoutes,
+    backupRoutes, restoreRoutes, scheduleRoutes, slaScheduleRoutes, retentionRoutes, syncRoutes,
   ];
   for (const routes of routers) v1.use(routes(deps));
   app.use('/v1', v1);

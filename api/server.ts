@@ -10,7 +10,7 @@ async function main() {
   const pool = createPool(config.databaseUrl);
   // Lazy: the API starts, and answers 503 for operations, while Temporal is away.
   const temporal = apiTemporalClient(config.temporalAddress, config.temporalNamespace);
-  const { created } = await ensureAdminKey(pool, process.env.BACKFLOW_ADMIN_KEY);
+  const { created } = await ensureAdminKey(pool, config.adminKey);
   if (created) {
     // Shown once: printed, and left for the operator in the state folder (readable by root only).
     mkdirSync(config.stateDir, { recursive: true });

@@ -8,7 +8,7 @@ import { hostConfig } from '../common/config';
  * the result is reported (the server then retries the activity); otherwise just after. Without the
  * variables this adds nothing.
  */
-export function crashHook(env: NodeJS.ProcessEnv = process.env): ActivityInterceptorsFactory[] {
+export function crashHook(env?: NodeJS.ProcessEnv): ActivityInterceptorsFactory[] {
   const { crashAfterActivity: after, crashBeforeResult: beforeResult } = hostConfig(env);
   if (!after) return [];
   return [

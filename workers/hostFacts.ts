@@ -29,7 +29,7 @@ function packageVersion(): string {
   return 'unknown';
 }
 
-export function hostFacts(env: NodeJS.ProcessEnv = process.env): HostFacts {
+export function hostFacts(env?: NodeJS.ProcessEnv): HostFacts {
   const { name, id, zone, libvirtUri, storagePaths } = hostConfig(env);
   return {
     id: id ?? stableHostId(name),

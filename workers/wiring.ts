@@ -5,7 +5,8 @@ import { createControlActivities } from '../activities/control';
 import * as hostActivities from '../activities/host';
 import { hostConfig } from '../common/config';
 import type { HostFacts } from '../common/schemas/inventory';
-import { CONTROL_TASK_QUEUE, inventoryWorkflowId, SA } from '../common/temporal';
+import { operationAttributes } from '../common/operations';
+import { CONTROL_TASK_QUEUE, inventoryWorkflowId } from '../common/temporal';
 import { hostInventoryWorkflow, workerStarted } from '../workflows';
 import { crashHook } from './crashHook';
 
@@ -43,10 +44,6 @@ export async function announceHost(client: Client, facts: HostFacts, intervalSec
     signal: workerStarted,
     signalArgs: [facts],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    typedSearchAttributes: [
-      { key: SA.HostId, value: facts.id },
-      { key: SA.Zone, value: facts.zone },
-      { key: SA.Operation, value: 'inventory' },
-    ],
+    typedSearchAttributes: operationAttributes({ hostId: facts.id, zone: facts.zone, operation: 'inventory' }),
   });
 }

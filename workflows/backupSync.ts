@@ -6,7 +6,7 @@ export interface SyncRound { at: number; marked: string[]; orphans: number; usag
 /** Run a round now and answer with it (the API's "sync now"). */
 export const backupSyncNow = defineUpdate<SyncRound>('backupSyncNow');
 export const lastBackupSync = defineQuery<SyncRound | undefined>('lastBackupSync');
-export const backupSyncWorkflowId = (zoneName: string) => `backup-sync-${zoneName}`;
+export { backupSyncWorkflowId } from '../common/temporal';
 
 /**
  * The background sync task of one zone, every backup.framework.sync.interval seconds (read each

@@ -1,12 +1,17 @@
+import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { HostFacts } from '../../common/schemas/inventory';
+import { ensureBackupSync } from '../../common/backupSync';
 import { inTransaction } from '../../common/db';
 
-export function createHostActivities(pool: Pool) {
+export function createHostActivities(pool: Pool, temporal?: Client) {
   return {
-    /** Upserts the host (and its zone) from the facts its worker reported at start-up. */
+    /**
+     * Upserts the host (and its zone) from the facts its worker reported at start-up, and makes sure the
+     * zone has its background sync task: a zone created after the control worker started gets it here.
+     */
     async registerHost(facts: HostFacts): Promise<{ hostId: string; zoneId: string }> {
-      return inTransaction(pool, async (c) => {
+      const registered = await inTransaction(pool, async (c) => {
         const zone = await c.query(
           `INSERT INTO zones (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id`,
           [facts.zone],
@@ -21,6 +26,9 @@ export function createHostActivities(pool: Pool) {
         );
         return { hostId: facts.id, zoneId };
       });
+      // After the commit, so the sync's first round finds the zone; joins a sync already running (USE_EXISTING).
+      if (temporal) await ensureBackupSync(temporal, { id: registered.zoneId, name: facts.zone });
+      return registered;
     },
 
     /** The host's worker did not answer: operators see it Down, with why. */

@@ -15,7 +15,7 @@ import { createVmLockActivities } from './vmLocks';
 /** Every catalog activity, bound to one pool; the control worker registers these. */
 export function createControlActivities(pool: Pool, temporal?: Client) {
   return {
-    ...createHostActivities(pool),
+    ...createHostActivities(pool, temporal),
     ...createInventoryActivities(pool),
     ...createBackupActivities(pool),
     ...createBackupDeletionActivities(pool),

@@ -4,7 +4,8 @@ import {
 import type { Pool } from 'pg';
 import { parseScheduleTime, type IntervalTypeName, type SlaSchedule } from '../../common/schemas/schedules';
 import type { BackupStart } from '../../common/schemas/backups';
-import { CONTROL_TASK_QUEUE, SA } from '../../common/temporal';
+import { operationAttributes } from '../../common/operations';
+import { CONTROL_TASK_QUEUE } from '../../common/temporal';
 
 /**
  * The Temporal side of backup schedules: each catalog row is one Temporal Schedule whose action starts
@@ -67,16 +68,10 @@ function slaDefinition(o: { id: string; name: string; zoneName: string }, sla: S
       workflowId: `sla-backups-${o.name}-${sla.id.slice(0, 8)}`,
       taskQueue: CONTROL_TASK_QUEUE,
       args: [{ offeringId: o.id, scheduleId: sla.id, quiesce: sla.quiesce }],
-      typedSearchAttributes: [
-        { key: SA.Zone, value: o.zoneName },
-        { key: SA.Operation, value: 'sla-backups' },
-      ],
+      typedSearchAttributes: operationAttributes({ zone: o.zoneName, operation: 'sla-backups' }),
     },
     policies: POLICIES,
-    typedSearchAttributes: [
-      { key: SA.Zone, value: o.zoneName },
-      { key: SA.Operation, value: 'backup-schedule' },
-    ],
+    typedSearchAttributes: operationAttributes({ zone: o.zoneName, operation: 'backup-schedule' }),
   };
 }
 
@@ -103,19 +98,11 @@ function definition(s: ScheduleRecord): Omit<ScheduleOptions, 'scheduleId'> {
       workflowId: `backup-${s.vmName}-${s.intervalType.toLowerCase()}-${s.id.slice(0, 8)}`,
       taskQueue: CONTROL_TASK_QUEUE,
       args,
-      typedSearchAttributes: [
-        { key: SA.VmId, value: s.vmId },
-        { key: SA.Zone, value: s.zoneName },
-        { key: SA.Operation, value: 'backup' },
-      ],
+      typedSearchAttributes: operationAttributes({ vmId: s.vmId, zone: s.zoneName, operation: 'backup' }),
     },
     // A backup still running when the next time comes is not doubled: that run is skipped, and counted.
     policies: POLICIES,
-    typedSearchAttributes: [
-      { key: SA.VmId, value: s.vmId },
-      { key: SA.Zone, value: s.zoneName },
-      { key: SA.Operation, value: 'backup-schedule' },
-    ],
+    typedSearchAttributes: operationAttributes({ vmId: s.vmId, zone: s.zoneName, operation: 'backup-schedule' }),
     state: { paused: s.paused, note: s.paused ? 'paused through the Backflow API' : undefined },
   };
 }

@@ -2,23 +2,16 @@ import { Router, type Request } from 'express';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Pool, PoolClient } from 'pg';
 import type { ApiDeps } from '../deps';
-import { caller, requireAdmin } from '../auth';
+import { caller } from '../auth';
 import { checkBackupAllowed } from '../backupPolicy';
 import { badRequest, notFound } from '../errors';
+import { checkedMaxBackups, inStepWithTemporal } from '../scheduleWrites';
 import { IdParams, listResult, pageSql, parse } from '../validate';
-import { inTransaction } from '../../common/db';
 import { newId } from '../../common/ids';
-import { applyGfs } from '../../common/gfs';
-import { resolveSetting, type SettingName } from '../../common/settings';
+import { CreateScheduleSchema, ListSchedulesQuery, parseScheduleTime, UpdateScheduleSchema } from '../../common/schemas/schedules';
 import {
-  CreateScheduleSchema, ListSchedulesQuery, parseScheduleTime, ProtectBackupSchema, RetentionDryRunSchema, SetRetentionPolicySchema,
-  SlaScheduleSchema, UpdateScheduleSchema, type GfsPolicy, type IntervalTypeName, type SlaSchedule,
-} from '../../common/schemas/schedules';
-import {
-  createSlaSchedule, createTemporalSchedule, deleteTemporalSchedule, describeTemporalSchedule, scheduleTemporalId, slaTemporalId,
-  updateSlaSchedule, updateTemporalSchedule, type ScheduleRecord,
+  createTemporalSchedule, deleteTemporalSchedule, describeTemporalSchedule, scheduleTemporalId, updateTemporalSchedule, type ScheduleRecord,
 } from '../../activities/control/schedules';
-import { visibleBackup } from './backupAccess';
 
 const SCHEDULE_COLUMNS = `s.id, s.vm_id AS "vmId", v.name AS "vmName", z.name AS "zoneName", s.zone_id AS "zoneId", s.account_id AS "accountId",
   s.offering_id AS "offeringId", s.interval_type AS "intervalType", s.schedule, s.timezone, s.max_backups AS "maxBackups", s.quiesce,
@@ -28,13 +21,6 @@ const SCHEDULE_COLUMNS = `s.id, s.vm_id AS "vmId", v.name AS "vmName", z.name AS
 const FROM = `FROM backup_schedules s JOIN vms v ON v.id = s.vm_id JOIN zones z ON z.id = s.zone_id`;
 
 type Row = ScheduleRecord & { maxBackups: number; zoneId: string; offeringId: string; lastBackup: unknown };
-
-/** The setting that bounds maxBackups for this interval type, as it applies to the VM's zone and account. */
-async function maxBackupsLimit(db: Pool | PoolClient, type: IntervalTypeName, vm: { zoneId: string; accountId: string | null }) {
-  const name = `backup.max.${type.toLowerCase()}` as SettingName;
-  const s = await resolveSetting(db, name, { zoneId: vm.zoneId, accountId: vm.accountId });
-  return { name, value: s.value as number };
-}
 
 /** The schedule if the caller may see it (users: their own VMs'), locked with FOR UPDATE inside a transaction. */
 async function visibleSchedule(db: Pool | PoolClient, req: Request, id: string, lock = false): Promise<Row> {
@@ -58,40 +44,24 @@ export function scheduleRoutes(deps: ApiDeps) {
   const view = async (row: Row) => ({ ...row, temporal: await describeTemporalSchedule(temporal, row.temporalId).catch(() => null) });
   const reload = async (req: Request, id: string) => view(await visibleSchedule(pool, req, id));
 
-  /** Runs a catalog change and a Temporal change as one; `undo` restores Temporal if the commit fails after it. */
-  async function together(change: (c: PoolClient) => Promise<void>, undo: () => Promise<void>): Promise<void> {
-    let temporalDone = false;
-    try {
-      await inTransaction(pool, async (c) => {
-        await change(c);
-        temporalDone = true;
-      });
-    } catch (e) {
-      if (temporalDone) await undo().catch((u) => console.error('could not undo a schedule change in Temporal', u));
-      throw e;
-    }
-  }
-
   r.post('/backup-schedules', async (req, res) => {
     const body = parse(CreateScheduleSchema, req, 'body');
     const allowed = await checkBackupAllowed(pool, { vmId: body.vmId, caller: caller(req), userDriven: true });
-    const limit = await maxBackupsLimit(pool, body.intervalType, allowed.vm);
-    if (body.maxBackups !== undefined && body.maxBackups > limit.value) {
-      throw badRequest('body.maxBackups', `at most ${limit.value} for ${body.intervalType} schedules (setting ${limit.name})`);
-    }
+    const maxBackups = await checkedMaxBackups(pool, body.intervalType, allowed.vm, body.maxBackups);
     const id = newId();
     const rec: ScheduleRecord = {
       id, vmId: allowed.vm.id, vmName: allowed.vm.name, zoneName: allowed.zoneName, accountId: allowed.vm.accountId,
       intervalType: body.intervalType, schedule: body.schedule, timezone: body.timezone, quiesce: body.quiesce, isolated: body.isolated,
       temporalId: scheduleTemporalId(allowed.vm.name, body.intervalType, id), paused: false,
     };
-    await together(
+    await inStepWithTemporal(
+      pool,
       async (c) => {
         await c.query(
           `INSERT INTO backup_schedules (id, vm_id, account_id, zone_id, offering_id, interval_type, schedule, timezone, max_backups, quiesce, isolated, temporal_id)
            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
           [id, rec.vmId, rec.accountId, allowed.vm.zoneId, allowed.offering.id, rec.intervalType, rec.schedule, rec.timezone,
-            body.maxBackups ?? limit.value, rec.quiesce, rec.isolated, rec.temporalId],
+            maxBackups, rec.quiesce, rec.isolated, rec.temporalId],
         );
         await createTemporalSchedule(temporal, rec);
       },
@@ -124,7 +94,8 @@ export function scheduleRoutes(deps: ApiDeps) {
     const { id } = parse(IdParams, req, 'params');
     const body = parse(UpdateScheduleSchema, req, 'body');
     let old: Row | undefined;
-    await together(
+    await inStepWithTemporal(
+      pool,
       async (c) => {
         const cur = await visibleSchedule(c, req, id, true);
         old = cur;
@@ -132,10 +103,7 @@ export function scheduleRoutes(deps: ApiDeps) {
           const t = parseScheduleTime(cur.intervalType, body.schedule);
           if (!t.ok) throw badRequest('body.schedule', t.message);
         }
-        if (body.maxBackups !== undefined) {
-          const limit = await maxBackupsLimit(c, cur.intervalType, { zoneId: cur.zoneId, accountId: cur.accountId });
-          if (body.maxBackups > limit.value) throw badRequest('body.maxBackups', `at most ${limit.value} for ${cur.intervalType} schedules (setting ${limit.name})`);
-        }
+        await checkedMaxBackups(c, cur.intervalType, { zoneId: cur.zoneId, accountId: cur.accountId }, body.maxBackups);
         const next: Row = { ...cur, ...body };
         await c.query(
           `UPDATE backup_schedules SET schedule=$2, timezone=$3, max_backups=$4, quiesce=$5, isolated=$6, updated_at=now() WHERE id=$1`,
@@ -151,7 +119,8 @@ export function scheduleRoutes(deps: ApiDeps) {
   r.delete('/backup-schedules/:id', async (req, res) => {
     const { id } = parse(IdParams, req, 'params');
     let old: Row | undefined;
-    await together(
+    await inStepWithTemporal(
+      pool,
       async (c) => {
         old = await visibleSchedule(c, req, id, true);
         await c.query(`DELETE FROM backup_schedules WHERE id = $1`, [id]);
@@ -166,7 +135,8 @@ export function scheduleRoutes(deps: ApiDeps) {
     r.post(`/backup-schedules/:id/${action}`, async (req, res) => {
       const { id } = parse(IdParams, req, 'params');
       let old: Row | undefined;
-      await together(
+      await inStepWithTemporal(
+        pool,
         async (c) => {
           old = await visibleSchedule(c, req, id, true);
           await c.query(`UPDATE backup_schedules SET paused=$2, updated_at=now() WHERE id=$1`, [id, paused]);
@@ -189,141 +159,6 @@ export function scheduleRoutes(deps: ApiDeps) {
     await checkBackupAllowed(pool, { vmId: s.vmId, caller: caller(req), userDriven: true });
     await temporal.schedule.getHandle(s.temporalId).trigger(ScheduleOverlapPolicy.SKIP);
     res.status(202).json({ scheduleId: id, temporalId: s.temporalId, triggeredAt: new Date().toISOString() });
-  });
-
-  /** The owner sets or clears `protected`: a protected backup is never removed by retention or delete. */
-  r.patch('/backups/:id', async (req, res) => {
-    const { id } = parse(IdParams, req, 'params');
-    const body = parse(ProtectBackupSchema, req, 'body');
-    const b = await visibleBackup(pool, req, id);
-    const up = await pool.query(`UPDATE backups SET protected=$2 WHERE id=$1 AND status <> 'Expunged' RETURNING id, protected`, [b.id, body.protected]);
-    if (!up.rowCount) throw notFound('backup', 'id');
-    res.json({ backupId: id, protected: up.rows[0].protected });
-  });
-
-  r.use('/backup-offerings/:id/sla-schedule', requireAdmin);
-
-  const lockOffering = async (c: PoolClient, id: string) => {
-    const o = await c.query(
-      `SELECT o.id, o.name, o.zone_id AS "zoneId", z.name AS "zoneName", o.sla_schedule AS sla FROM backup_offerings o JOIN zones z ON z.id = o.zone_id
-       WHERE o.id = $1 FOR UPDATE OF o`,
-      [id],
-    );
-    if (!o.rowCount) throw notFound('backup offering', 'id');
-    return o.rows[0] as { id: string; name: string; zoneId: string; zoneName: string; sla: SlaSchedule | null };
-  };
-  const slaView = async (offeringId: string) => {
-    const sla: SlaSchedule | null = (await pool.query(`SELECT sla_schedule FROM backup_offerings WHERE id = $1`, [offeringId])).rows[0]?.sla_schedule ?? null;
-    return { offeringId, slaSchedule: sla, temporal: sla ? await describeTemporalSchedule(temporal, sla.temporalId).catch(() => null) : null };
-  };
-
-  r.get('/backup-offerings/:id/sla-schedule', async (req, res) => {
-    const { id } = parse(IdParams, req, 'params');
-    if (!(await pool.query(`SELECT 1 FROM backup_offerings WHERE id = $1`, [id])).rowCount) throw notFound('backup offering', 'id');
-    res.json(await slaView(id));
-  });
-
-  /**
-   * Sets an offering's provider-controlled schedule: every VM assigned to the offering is backed up at
-   * its times, without a schedule of its own; a VM removed from the offering is not any more.
-   */
-  r.put('/backup-offerings/:id/sla-schedule', async (req, res) => {
-    const { id } = parse(IdParams, req, 'params');
-    const body = parse(SlaScheduleSchema, req, 'body');
-    let undo = async () => {};
-    await together(
-      async (c) => {
-        const o = await lockOffering(c, id);
-        const limit = await maxBackupsLimit(c, body.intervalType, { zoneId: o.zoneId, accountId: null });
-        if (body.maxBackups !== undefined && body.maxBackups > limit.value) {
-          throw badRequest('body.maxBackups', `at most ${limit.value} for ${body.intervalType} schedules (setting ${limit.name})`);
-        }
-        const prev = o.sla;
-        const slaId = prev?.id ?? newId();
-        const sla: SlaSchedule = { ...body, maxBackups: body.maxBackups ?? limit.value, id: slaId, temporalId: slaTemporalId(o.name, body.intervalType, slaId) };
-        await c.query(`UPDATE backup_offerings SET sla_schedule = $2, updated_at = now() WHERE id = $1`, [id, JSON.stringify(sla)]);
-        if (prev && prev.temporalId === sla.temporalId) {
-          await updateSlaSchedule(temporal, o, sla);
-          undo = () => updateSlaSchedule(temporal, o, prev);
-        } else {
-          // New, or a new interval type (part of the readable id): the new Schedule first, then the old one goes.
-          await createSlaSchedule(temporal, o, sla);
-          undo = () => deleteTemporalSchedule(temporal, sla.temporalId);
-          if (prev) {
-            await deleteTemporalSchedule(temporal, prev.temporalId);
-            undo = async () => {
-              await deleteTemporalSchedule(temporal, sla.temporalId);
-              await createSlaSchedule(temporal, o, prev);
-            };
-          }
-        }
-      },
-      () => undo(),
-    );
-    res.json(await slaView(id));
-  });
-
-  r.delete('/backup-offerings/:id/sla-schedule', async (req, res) => {
-    const { id } = parse(IdParams, req, 'params');
-    let undo = async () => {};
-    await together(
-      async (c) => {
-        const o = await lockOffering(c, id);
-        if (!o.sla) return;
-        await c.query(`UPDATE backup_offerings SET sla_schedule = NULL, updated_at = now() WHERE id = $1`, [id]);
-        await deleteTemporalSchedule(temporal, o.sla.temporalId);
-        undo = () => createSlaSchedule(temporal, o, o.sla!);
-      },
-      () => undo(),
-    );
-    res.status(204).end();
-  });
-
-  r.use('/backup-offerings/:id/retention-policy', requireAdmin);
-
-  r.get('/backup-offerings/:id/retention-policy', async (req, res) => {
-    const { id } = parse(IdParams, req, 'params');
-    const o = await pool.query(`SELECT retention_policy FROM backup_offerings WHERE id=$1`, [id]);
-    if (!o.rowCount) throw notFound('backup offering', 'id');
-    res.json({ offeringId: id, policy: o.rows[0].retention_policy });
-  });
-
-  /** Sets (or, with null, removes) the offering's GFS policy; it applies from the next backup of each of its VMs. */
-  r.put('/backup-offerings/:id/retention-policy', async (req, res) => {
-    const { id } = parse(IdParams, req, 'params');
-    const { policy } = parse(SetRetentionPolicySchema, req, 'body');
-    const o = await pool.query(`UPDATE backup_offerings SET retention_policy=$2, updated_at=now() WHERE id=$1 RETURNING retention_policy`, [
-      id, policy === null ? null : JSON.stringify(policy),
-    ]);
-    if (!o.rowCount) throw notFound('backup offering', 'id');
-    res.json({ offeringId: id, policy: o.rows[0].retention_policy });
-  });
-
-  /** Which backups the policy (the offering's, or one given) would keep and remove, per VM; removes nothing. */
-  r.post('/backup-offerings/:id/retention-policy/dry-run', async (req, res) => {
-    const { id } = parse(IdParams, req, 'params');
-    const body = parse(RetentionDryRunSchema, req, 'body');
-    const o = await pool.query(`SELECT retention_policy FROM backup_offerings WHERE id=$1`, [id]);
-    if (!o.rowCount) throw notFound('backup offering', 'id');
-    const policy: GfsPolicy | null = body.policy ?? o.rows[0].retention_policy;
-    if (!policy) throw badRequest('body.policy', 'the offering has no retention policy: give one to try');
-    const backups = await pool.query(
-      `SELECT b.id, b.vm_id, v.name AS vm_name, b.created_at, b.protected FROM backups b JOIN vms v ON v.id = b.vm_id
-       WHERE b.offering_id = $1 AND b.status = 'BackedUp' AND NOT b.hidden AND ($2::uuid IS NULL OR b.vm_id = $2) ORDER BY b.created_at DESC`,
-      [id, body.vmId ?? null],
-    );
-    const byVm = new Map<string, { vmId: string; vmName: string; rows: typeof backups.rows }>();
-    for (const b of backups.rows) {
-      if (!byVm.has(b.vm_id)) byVm.set(b.vm_id, { vmId: b.vm_id, vmName: b.vm_name, rows: [] });
-      byVm.get(b.vm_id)!.rows.push(b);
-    }
-    const vms = [...byVm.values()].map((v) => {
-      const g = applyGfs(v.rows.map((b) => ({ id: b.id, time: b.created_at, protected: b.protected })), policy);
-      const at = new Map(v.rows.map((b) => [b.id, b.created_at]));
-      const show = (ids: string[]) => ids.map((bid) => ({ backupId: bid, createdAt: at.get(bid), mark: g.marks[bid] }));
-      return { vmId: v.vmId, vmName: v.vmName, keep: show(g.keep), remove: show(g.remove) };
-    });
-    res.json({ offeringId: id, policy, dryRun: true, vms });
   });
 
   return r;

@@ -1,12 +1,11 @@
 import { Router } from 'express';
-import { WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { caller, requireAdmin } from '../auth';
 import { forbidden, notFound } from '../errors';
 import { IdParams, listResult, Pagination, pageSql, parse } from '../validate';
-import { CONTROL_TASK_QUEUE, SA } from '../../common/temporal';
-import { backupSyncNow, backupSyncWorkflow, backupSyncWorkflowId } from '../../workflows/backupSync';
+import { ensureBackupSync } from '../../common/backupSync';
+import { backupSyncNow } from '../../workflows/backupSync';
 
 const OrphanQuery = Pagination.extend({ repositoryId: z.guid().optional(), zoneId: z.guid().optional() });
 const UsageQuery = Pagination.extend({
@@ -15,20 +14,6 @@ const UsageQuery = Pagination.extend({
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),
 });
-
-/** Starts the zone's background sync workflow unless it runs already (the control worker does this on start too). */
-export async function ensureBackupSync(temporal: Client, zone: { id: string; name: string }) {
-  return temporal.workflow.start(backupSyncWorkflow, {
-    workflowId: backupSyncWorkflowId(zone.name),
-    taskQueue: CONTROL_TASK_QUEUE,
-    args: [{ zoneId: zone.id }],
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    typedSearchAttributes: [
-      { key: SA.Zone, value: zone.name },
-      { key: SA.Operation, value: 'backup-sync' },
-    ],
-  });
-}
 
 /** The background sync task: run it now, the orphan folders it found, and the usage it recorded. */
 export function syncRoutes({ pool, temporal }: ApiDeps) {

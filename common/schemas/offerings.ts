@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PROVIDERS } from '../settings';
-import { Uuid } from './primitives';
+import { updateOf, Uuid } from './primitives';
 
 /** Backup offerings: imported from a provider, or (kboss) created with their features. */
 
@@ -85,24 +85,21 @@ export const ImportOfferingSchema = z
 export type ImportOfferingRequest = z.infer<typeof ImportOfferingSchema>;
 
 /** updateBackupOffering: every offering's name, description, user-driven flag and audience; a kboss offering's features too. */
-export const UpdateOfferingSchema = z
-  .object({
-    name: OfferingName.optional(),
-    description: Description.nullish(),
-    allowUserDrivenBackups: z.boolean().optional(),
-    isPublic: z.boolean().optional(),
-    domainIds: z.array(Uuid).max(100).optional(),
-    repositoryId: Uuid.optional(),
-    compress: KbossFeatures.compress.optional(),
-    compressionLibrary: KbossFeatures.compressionLibrary,
-    validate: KbossFeatures.validate.optional(),
-    validationSteps: KbossFeatures.validationSteps.optional(),
-    allowQuickRestore: KbossFeatures.allowQuickRestore.optional(),
-    allowExtractFile: KbossFeatures.allowExtractFile.optional(),
-    backupChainSize: KbossFeatures.backupChainSize,
-  })
-  .strict()
-  .refine((b) => Object.keys(b).length > 0, { message: 'nothing to update' });
+export const UpdateOfferingSchema = updateOf({
+  name: OfferingName.optional(),
+  description: Description.nullish(),
+  allowUserDrivenBackups: z.boolean().optional(),
+  isPublic: z.boolean().optional(),
+  domainIds: z.array(Uuid).max(100).optional(),
+  repositoryId: Uuid.optional(),
+  compress: KbossFeatures.compress.optional(),
+  compressionLibrary: KbossFeatures.compressionLibrary,
+  validate: KbossFeatures.validate.optional(),
+  validationSteps: KbossFeatures.validationSteps.optional(),
+  allowQuickRestore: KbossFeatures.allowQuickRestore.optional(),
+  allowExtractFile: KbossFeatures.allowExtractFile.optional(),
+  backupChainSize: KbossFeatures.backupChainSize,
+});
 export type UpdateOfferingRequest = z.infer<typeof UpdateOfferingSchema>;
 /** The fields only kboss offerings have; an update of another provider's offering may not touch them. */
 export const KBOSS_ONLY_FIELDS = [

@@ -9,3 +9,7 @@ export const QueryFlag = z.enum(['true', 'false']).default('false').transform((v
 const ABS_PATH = /^\/[A-Za-z0-9._/-]{0,1023}$/;
 /** An absolute path of plain characters with no `..` segment (mount option files, local repositories). */
 export const isSafeAbsPath = (p: string) => ABS_PATH.test(p) && !p.split('/').includes('..');
+
+/** An update request: only the given fields (strict), and at least one of them, else 400 "nothing to update". */
+export const updateOf = <S extends z.ZodRawShape>(shape: S) =>
+  z.strictObject(shape).refine((b) => Object.keys(b).length > 0, { message: 'nothing to update' });

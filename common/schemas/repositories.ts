@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { validateMountOptions } from './mountOptions';
-import { isSafeAbsPath, Uuid } from './primitives';
+import { isSafeAbsPath, updateOf, Uuid } from './primitives';
 
 /** Backup repositories: where backups are kept, and how a host reaches them. */
 
@@ -75,13 +75,10 @@ export const CreateRepositorySchema = z
 export type CreateRepositoryRequest = z.infer<typeof CreateRepositorySchema>;
 
 /** The type stays; an address is checked against it by the route, which knows the stored type. */
-export const UpdateRepositorySchema = z
-  .object({
-    name: RepoName.optional(),
-    address: z.string().min(1).max(1024).optional(),
-    mountOptions: MountOptions.optional(),
-    capacityBytes: Capacity.nullish(),
-  })
-  .strict()
-  .refine((b) => Object.keys(b).length > 0, { message: 'nothing to update' });
+export const UpdateRepositorySchema = updateOf({
+  name: RepoName.optional(),
+  address: z.string().min(1).max(1024).optional(),
+  mountOptions: MountOptions.optional(),
+  capacityBytes: Capacity.nullish(),
+});
 export type UpdateRepositoryRequest = z.infer<typeof UpdateRepositorySchema>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isKnownTimeZone } from '../timezones';
+import { updateOf } from './primitives';
 
 /** Backup schedules (CloudStack's createBackupSchedule & co.) and retention policies. */
 
@@ -54,16 +55,13 @@ export const CreateScheduleSchema = ScheduleFields.extend({ vmId: z.guid(), isol
 export type CreateScheduleRequest = z.infer<typeof CreateScheduleSchema>;
 
 /** The interval type stays (it is part of the schedule's id); a new schedule string is checked against it. */
-export const UpdateScheduleSchema = z
-  .object({
-    schedule: z.string().max(16).optional(),
-    timezone: TimeZone.optional(),
-    maxBackups: MaxBackups.optional(),
-    quiesce: z.boolean().optional(),
-    isolated: z.boolean().optional(),
-  })
-  .strict()
-  .refine((v) => Object.keys(v).length > 0, { message: 'nothing to change' });
+export const UpdateScheduleSchema = updateOf({
+  schedule: z.string().max(16).optional(),
+  timezone: TimeZone.optional(),
+  maxBackups: MaxBackups.optional(),
+  quiesce: z.boolean().optional(),
+  isolated: z.boolean().optional(),
+});
 export type UpdateScheduleRequest = z.infer<typeof UpdateScheduleSchema>;
 
 export const ListSchedulesQuery = z.object({

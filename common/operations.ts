@@ -1,0 +1,35 @@
+import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
+import type { SearchAttributePair } from '@temporalio/common';
+import { CONTROL_TASK_QUEUE, SA } from './temporal';
+
+/** What an operation is about: the search attributes the Web UI filters by (absent ones are left out). */
+export interface OperationSubject { operation: string; vmId?: string; backupId?: string; hostId?: string; zone?: string }
+
+const KEYS = { vmId: SA.VmId, backupId: SA.BackupId, hostId: SA.HostId, zone: SA.Zone, operation: SA.Operation } as const;
+
+export function operationAttributes(subject: OperationSubject): SearchAttributePair[] {
+  return (Object.keys(KEYS) as (keyof typeof KEYS)[]).flatMap((k) => (subject[k] == null ? [] : [{ key: KEYS[k], value: subject[k] }]));
+}
+
+/** One operation's workflow: its readable id, its single input, what it is about. */
+export interface OperationStart<I> { workflowId: string; input: I; subject: OperationSubject }
+
+type OneArgWorkflow<I, R> = (input: I) => Promise<R>;
+
+/**
+ * Starts an operation's workflow on the control queue, by function or by workflow type name (for callers
+ * outside the API that should not import workflow code). The same workflow id again joins the running
+ * one (USE_EXISTING), so a retried request (same requestId) does not start a second operation.
+ */
+export function startOperation<I, R>(
+  temporal: Client, workflow: OneArgWorkflow<I, R> | string, o: OperationStart<I>,
+): Promise<WorkflowHandle<OneArgWorkflow<I, R>>> {
+  const options = {
+    workflowId: o.workflowId,
+    taskQueue: CONTROL_TASK_QUEUE,
+    args: [o.input],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    typedSearchAttributes: operationAttributes(o.subject),
+  } as WorkflowStartOptions<OneArgWorkflow<I, R>>;
+  return temporal.workflow.start<OneArgWorkflow<I, R>>(workflow, options);
+}
