@@ -7,6 +7,7 @@ import { accountRoutes } from './routes/accounts';
 import { backupRoutes } from './routes/backups';
 import { frameworkRoutes } from './routes/backupAssignment';
 import { restoreRoutes } from './routes/restores';
+import { serviceJobRoutes } from './routes/serviceJobs';
 import { hostRoutes } from './routes/hosts';
 import { vmRoutes } from './routes/vms';
 import { zoneRoutes } from './routes/zones';
@@ -19,7 +20,7 @@ export function createApp(deps: ApiDeps) {
   app.use(healthRoutes(deps));
   const v1 = express.Router();
   v1.use(authenticate(deps.pool));
-  for (const routes of [accountRoutes, zoneRoutes, hostRoutes, vmRoutes, frameworkRoutes, backupRoutes, restoreRoutes]) v1.use(routes(deps));
+  for (const routes of [accountRoutes, zoneRoutes, hostRoutes, vmRoutes, frameworkRoutes, backupRoutes, restoreRoutes, serviceJobRoutes]) v1.use(routes(deps));
   app.use('/v1', v1);
   app.use(notFoundRoute);
   app.use(errorHandler);

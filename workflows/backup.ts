@@ -5,6 +5,7 @@ import { catalog, onHost } from './activities';
 import { copyRunningVm, copyStoppedVm } from './backupCopy';
 import { errorText } from './errors';
 import { withVmLocks } from './vmLock';
+import { startCompressionIfDue } from './compressBackup';
 
 export interface BackupProgress { phase: string; type?: 'FULL' | 'INCREMENTAL'; fullReason?: string; error?: string }
 export interface BackupResult { backupId: string; status: string; type?: string; fullReason?: string }
@@ -18,13 +19,16 @@ export async function createBackupWorkflow(input: BackupWorkflowInput): Promise<
   const plan = await catalog.allocateBackup({ ...input, workflowId: workflowInfo().workflowId });
   if (plan.status === 'BackedUp') return { backupId: input.backupId, status: plan.status };
   progress.phase = 'waiting for the VM';
-  return withVmLocks([plan.vm.id], 'backup', async () => {
+  const result = await withVmLocks([plan.vm.id], 'backup', async (): Promise<BackupResult> => {
     if (plan.provider === 'dummy') {
       await catalog.recordDummyBackup({ backupId: input.backupId, vmId: plan.vm.id });
       return { backupId: input.backupId, status: 'BackedUp', type: 'FULL' };
     }
     return takeBackup(plan, input, progress);
   });
+  // Issue 12: an offering that compresses starts the backup's compression (a workflow of its own).
+  if (result.status === 'BackedUp') await startCompressionIfDue(input.backupId);
+  return result;
 }
 
 async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress: BackupProgress): Promise<BackupResult> {

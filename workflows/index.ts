@@ -7,3 +7,4 @@ export * from './restore';
 export * from './restoreVolume';
 export * from './createVmFromBackup';
 export * from './slotProbe';
+export * from './compressBackup';

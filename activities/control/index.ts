@@ -5,6 +5,7 @@ import { createBackupDeletionActivities } from './backupDeletion';
 import { createHostActivities } from './hosts';
 import { createInventoryActivities } from './inventory';
 import { createRestoreActivities } from './restores';
+import { createServiceJobActivities } from './serviceJobs';
 import { createSlotActivities } from './slots';
 import { createVmLockActivities } from './vmLocks';
 
@@ -18,6 +19,7 @@ export function createControlActivities(pool: Pool, temporal?: Client) {
     ...createRestoreActivities(pool),
     ...createVmLockActivities(pool, temporal),
     ...createSlotActivities(pool, temporal),
+    ...createServiceJobActivities(pool),
   };
 }
 export type ControlActivities = ReturnType<typeof createControlActivities>;

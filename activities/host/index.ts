@@ -11,3 +11,4 @@ export { abortRestore, ensureDomainDefined, finishRestore, flattenBackupDisk, re
 export { abortQuickRestoreDisk, backingChain, consolidateOffline, domainIsRunning, prepareQuickRestoreDisk, pullDisk, startDomain } from './quickRestore';
 export { attachVolume, defineVmFromBackup } from './vmDefinition';
 export { claimNewVolumes, placeNewVolume, releaseNewVolumes } from './newVolume';
+export { compressBackupDisks, discardCompression, finalizeCompression } from './compress';

@@ -147,6 +147,9 @@ describe('authorization matrix: admin, two users in two domains, every route', (
       'POST /v1/backups/:id/create-vm': [deny('POST', `/v1/backups/${o.backup}/create-vm`, { name: `${o.vmName}-stolen` })],
       'GET /v1/restores': [read('/v1/restores'), read(`/v1/restores?vmId=${o.vm}`), read(`/v1/restores?backupId=${o.backup}`)],
       'GET /v1/restores/:id': o.restore ? [deny('GET', `/v1/restores/${o.restore}`)] : [],
+      'GET /v1/backup-service-jobs': [deny('GET', `/v1/backup-service-jobs?backupId=${o.backup}`)],
+      'GET /v1/backup-service-jobs/:id': [deny('GET', `/v1/backup-service-jobs/${o.backup}`)],
+      'POST /v1/backup-service-jobs/compress-due': [deny('POST', '/v1/backup-service-jobs/compress-due', {})],
     };
   };
 
