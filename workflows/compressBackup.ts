@@ -81,11 +81,23 @@ async function compressOnce(plan: CompressionPlan, workflowId: string, progress:
     await withSlots({ resource: 'compression', zoneId: plan.zoneId, hostId: plan.hostId, operation: 'compress backup' }, async () => {
       progress.attempt = (await catalog.startServiceJob({ backupId: plan.backupId, type: 'StartCompression', workflowId })).attempts;
       progress.phase = 'compressing';
-      repoPath = (await host.mountRepository(plan.repository)).path;
-      await long.compressBackupDisks({
-        repoPath, vmUuid: plan.vm.id, backupId: plan.backupId, targets: plan.targets, library: plan.library, coroutines: s.coroutines,
-        rateLimitMB: s.rateLimitMB, timeoutSeconds: s.timeoutSeconds, minimumFreeBytes: Math.ceil(plan.sizeBytes * s.minimumFreeFactor),
-      });
+      try {
+        repoPath = (await host.mountRepository(plan.repository)).path;
+        await long.compressBackupDisks({
+          repoPath, vmUuid: plan.vm.id, backupId: plan.backupId, targets: plan.targets, library: plan.library, coroutines: s.coroutines,
+          rateLimitMB: s.rateLimitMB, timeoutSeconds: s.timeoutSeconds, minimumFreeBytes: Math.ceil(plan.sizeBytes * s.minimumFreeFactor),
+        });
+        // Ended while the slot is still held, so the jobs shown executing never outnumber the slots.
+        await catalog.endServiceJob({ backupId: plan.backupId, type: 'StartCompression' });
+      } catch (err) {
+        if (!isCancellation(err)) {
+          const retry = progress.attempt < s.maxRetries + 1;
+          await catalog.endServiceJob({
+            backupId: plan.backupId, type: 'StartCompression', error: errorText(err), retryInMinutes: retry ? s.retryIntervalMinutes : undefined,
+          });
+        }
+        throw err;
+      }
     });
   } catch (err) {
     // The host removes its copies itself on failure; this covers a crash or a timeout of the host step.
@@ -95,7 +107,6 @@ async function compressOnce(plan: CompressionPlan, workflowId: string, progress:
     }
     throw err;
   }
-  await catalog.endServiceJob({ backupId: plan.backupId, type: 'StartCompression' });
   return repoPath!;
 }
 
