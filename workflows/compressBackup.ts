@@ -114,6 +114,7 @@ async function compressOnce(plan: CompressionPlan, workflowId: string, progress:
 async function finalize(plan: CompressionPlan, repoPath: string, workflowId: string): Promise<void> {
   const host = onHost(plan.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '10 minutes' });
   const files = { repoPath, vmUuid: plan.vm.id, backupId: plan.backupId, targets: plan.targets };
+  await gate.awaitNoRestoreReading({ backupId: plan.backupId, workflowId });
   await withVmLocks([plan.vm.id], 'compress finalize', async () => {
     await gate.beginFinalize({ backupId: plan.backupId, workflowId });
     await catalog.startServiceJob({ backupId: plan.backupId, type: 'FinalizeCompression', workflowId });

@@ -135,6 +135,20 @@ export function createServiceJobActivities(pool: Pool) {
     },
 
     /**
+     * Finalize waits, without holding the VM, while a restore reads the chain (retryable; shown on the
+     * job's row). beginFinalize checks again under the VM's lock.
+     */
+    async awaitNoRestoreReading(input: { backupId: string; workflowId: string }): Promise<void> {
+      await upsertJob(pool, { backupId: input.backupId, type: 'FinalizeCompression', workflowId: input.workflowId });
+      const reader = (await pool.query(READERS_SQL, [input.backupId])).rows[0];
+      if (!reader) return;
+      await pool.query(`UPDATE backup_service_jobs SET scheduled_at=now(), result=$2 WHERE backup_id=$1 AND type='FinalizeCompression'`, [
+        input.backupId, `waiting for restore ${reader.id} to end`,
+      ]);
+      throw fail.retryable(Failure.RestoreReading, `restore ${reader.id} reads this backup's chain: finalize waits until it ends`);
+    },
+
+    /**
      * Finalize may begin: the backup goes FinalizingCompression, then no restore may be reading its
      * chain (checked after the status is in, so a restore recorded meanwhile is seen, or sees it);
      * while one is, the status goes back and this fails retryably: the wait is not an attempt.
