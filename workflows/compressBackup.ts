@@ -51,7 +51,11 @@ export async function compressBackupWorkflow(input: { backupId: string }): Promi
       progress.phase = 'done';
       return { backupId: input.backupId, status: 'Compressed', attempts: progress.attempt };
     } catch (err) {
-      if (isCancellation(err)) throw err;
+      if (isCancellation(err)) {
+        // Cancelled by an operator: the originals are untouched; the backup shows why it is not compressed.
+        await CancellationScope.nonCancellable(() => catalog.endServiceJob({ backupId: input.backupId, type: 'StartCompression', error: 'cancelled' }));
+        throw err;
+      }
       error = errorText(err);
       progress.error = error;
       const retry = progress.attempt < max;
