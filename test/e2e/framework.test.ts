@@ -156,7 +156,7 @@ describe('backup framework catalog and API', () => {
       expect(kw.items.every((x: any) => x.name.startsWith('backup.validation.'))).toBe(true);
       const acct = await ok('GET', '/v1/settings?scope=account&pageSize=500');
       expect(acct.items.map((x: any) => x.name).sort()).toEqual([
-        'backup.chain.size', 'backup.validation.boot.default.timeout', 'backup.validation.end.chain.on.fail',
+        'backup.chain.size', 'backup.compression.task.enabled', 'backup.validation.boot.default.timeout', 'backup.validation.end.chain.on.fail',
         'backup.validation.screenshot.default.wait', 'backup.validation.script.default.timeout',
       ]);
     });
