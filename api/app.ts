@@ -2,6 +2,7 @@ import express from 'express';
 import type { ApiDeps } from './deps';
 import { authenticate } from './auth';
 import { errorHandler, notFoundRoute } from './errors';
+import { rejectNul } from './rejectNul';
 import { healthRoutes } from './routes/health';
 import { accountRoutes } from './routes/accounts';
 import { backupRoutes } from './routes/backups';
@@ -11,16 +12,19 @@ import { serviceJobRoutes } from './routes/serviceJobs';
 import { hostRoutes } from './routes/hosts';
 import { vmRoutes } from './routes/vms';
 import { zoneRoutes } from './routes/zones';
+import { scheduleRoutes } from './routes/schedules';
 
 /** The API: validates input, reads the catalog, starts/queries/signals workflows. */
 export function createApp(deps: ApiDeps) {
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '1mb' }));
+  // One place for every string of every route: PostgreSQL cannot store NUL, so it never gets that far.
+  app.use(rejectNul);
   app.use(healthRoutes(deps));
   const v1 = express.Router();
   v1.use(authenticate(deps.pool));
-  for (const routes of [accountRoutes, zoneRoutes, hostRoutes, vmRoutes, frameworkRoutes, backupRoutes, restoreRoutes, serviceJobRoutes]) v1.use(routes(deps));
+  for (const routes of [accountRoutes, zoneRoutes, hostRoutes, vmRoutes, frameworkRoutes, backupRoutes, restoreRoutes, scheduleRoutes, serviceJobRoutes]) v1.use(routes(deps));
   app.use('/v1', v1);
   app.use(notFoundRoute);
   app.use(errorHandler);

@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { z } from 'zod';
+import { unavailable } from './unavailable';
 
 /** An error the client caused or may act on; `field` names the offending input. */
 export class HttpError extends Error {
@@ -22,15 +23,39 @@ export function fromZod(part: 'body' | 'query' | 'params', err: z.ZodError): Htt
 
 export const notFoundRoute: RequestHandler = (req, _res, next) => next(new HttpError(404, `no route ${req.method} ${req.path}`, 'path'));
 
+/** The field a body-parser or router error is about, by its `type`. */
+const FIELD_OF_TYPE: Record<string, string> = {
+  'charset.unsupported': 'headers.content-type',
+  'encoding.unsupported': 'headers.content-encoding',
+  'entity.parse.failed': 'body',
+  'entity.too.large': 'body',
+  'entity.verify.failed': 'body',
+  'request.aborted': 'body',
+  'request.size.invalid': 'body',
+  'stream.encoding.set': 'body',
+};
+
+/** A client error raised by Express or its parsers (err.status 4xx): keeps its status, names the field. */
+function fromCarriedStatus(err: any): HttpError | undefined {
+  const status = Number(err?.status ?? err?.statusCode);
+  if (!Number.isInteger(status) || status < 400 || status > 499) return undefined;
+  if (err.type === 'entity.parse.failed') return new HttpError(400, 'body: malformed JSON', 'body');
+  if (err.type === 'entity.too.large') return new HttpError(413, 'body: too large', 'body');
+  // zlib's errors (Z_DATA_ERROR, ...): a body that does not decode as its Content-Encoding says.
+  if (typeof err.code === 'string' && err.code.startsWith('Z_')) return new HttpError(status, 'body: does not decode as its Content-Encoding says', 'body');
+  const field = FIELD_OF_TYPE[err.type] ?? (err instanceof URIError ? 'path' : 'request');
+  // Express's own 4xx messages are safe to show (they describe the request, not the server).
+  return new HttpError(status, `${field}: ${err.expose === false ? 'invalid' : String(err.message)}`, field);
+}
+
 /** Every error leaves as JSON: { error: { status, message, field, details } }. */
 export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
-  let e: HttpError;
-  if (err instanceof HttpError) e = err;
-  else if (err?.type === 'entity.parse.failed') e = new HttpError(400, 'body: malformed JSON', 'body');
-  else if (err?.type === 'entity.too.large') e = new HttpError(413, 'body: too large', 'body');
-  else {
+  let e = err instanceof HttpError ? err : (fromCarriedStatus(err) ?? unavailable(err));
+  if (!e) {
     console.error(err);
     e = new HttpError(500, 'internal error');
   }
+  if (res.headersSent) return void res.end();
+  if (e.status === 503) res.setHeader('retry-after', '5');
   res.status(e.status).json({ error: { status: e.status, message: e.message, field: e.field, details: e.details } });
 };

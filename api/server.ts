@@ -1,13 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
 import { config } from '../common/config';
 import { createPool } from '../common/db';
 import { ensureAdminKey } from './adminKey';
 import { createApp } from './app';
+import { answerClientErrorsAsJson } from './clientErrors';
+import { apiTemporalClient } from './temporalClient';
 
 async function main() {
   const pool = createPool(config.databaseUrl);
-  const temporal = new Client({ connection: await Connection.connect({ address: config.temporalAddress }), namespace: config.temporalNamespace });
+  // Lazy: the API starts, and answers 503 for operations, while Temporal is away.
+  const temporal = apiTemporalClient(config.temporalAddress, config.temporalNamespace);
   const { created } = await ensureAdminKey(pool, process.env.BACKFLOW_ADMIN_KEY);
   if (created) {
     // Shown once: printed, and left for the operator in the state folder (readable by root only).
@@ -15,7 +17,8 @@ async function main() {
     writeFileSync(`${config.stateDir}/admin-key`, `${created}\n`, { mode: 0o600 });
     console.log(`first start: root admin API key ${created} (also in ${config.stateDir}/admin-key)`);
   }
-  createApp({ pool, temporal }).listen(config.apiPort, () => console.log(`backflow API on http://127.0.0.1:${config.apiPort}`));
+  const server = createApp({ pool, temporal }).listen(config.apiPort, () => console.log(`backflow API on http://127.0.0.1:${config.apiPort}`));
+  answerClientErrorsAsJson(server);
 }
 
 main().catch((err) => {

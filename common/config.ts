@@ -1,4 +1,14 @@
+import os from 'node:os';
+
 const list = (v: string | undefined, dflt: string) => (v ?? dflt).split(':').map((s) => s.trim()).filter(Boolean);
+
+/** A positive whole number from the environment, or the default when unset; anything else is a startup error. */
+function positiveInt(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive whole number, not ${JSON.stringify(v)}`);
+  return n;
+}
 
 /** Process configuration, from the environment, with defaults that match scripts/up.sh. */
 export const config = {
@@ -9,6 +19,8 @@ export const config = {
   zone: process.env.BACKFLOW_ZONE ?? 'zone-1',
   inventoryIntervalSeconds: Number(process.env.BACKFLOW_INVENTORY_INTERVAL ?? 60),
   stateDir: process.env.BACKFLOW_STATE_DIR ?? `${process.cwd()}/.state`,
+  /** The first root admin's API key, if the operator chooses it (else one is made on first start). */
+  adminKey: process.env.BACKFLOW_ADMIN_KEY,
   // Read when used (getters), so a test can set them for its own stack.
   /** Folders (colon-separated) that local repositories must lie inside, on the API and on each host. */
   get repositoryRoots(): string[] {
@@ -26,4 +38,34 @@ export const config = {
   get shareRepositoryRoots(): boolean {
     return process.env.BACKFLOW_SHARE_REPOSITORY_ROOTS !== 'false';
   },
+  /** This host's libvirt, which every virsh call names explicitly. */
+  get libvirtUri(): string {
+    return process.env.LIBVIRT_URI ?? 'qemu:///system';
+  },
+  /** Runtime state of the host worker that must not outlive a reboot (freeze markers). */
+  get runDir(): string {
+    return process.env.BACKFLOW_RUN_DIR ?? '/run/backflow';
+  },
 };
+
+/**
+ * A host worker's identity, limits and test hooks. A function of the environment, so a test can start
+ * host workers with their own names in one process.
+ */
+export function hostConfig(env: NodeJS.ProcessEnv = process.env) {
+  return {
+    name: env.BACKFLOW_HOST_NAME ?? os.hostname(),
+    /** Unset: derived from the machine id and the name (workers/hostFacts.ts). */
+    id: env.BACKFLOW_HOST_ID,
+    zone: env.BACKFLOW_ZONE ?? 'zone-1',
+    libvirtUri: env.LIBVIRT_URI ?? 'qemu:///system',
+    storagePaths: list(env.BACKFLOW_STORAGE_PATHS, '/var/lib/libvirt/images'),
+    /** Activities one host worker runs at once (a safety net; counted slots cap the heavy operations). */
+    maxActivities: positiveInt('BACKFLOW_HOST_MAX_ACTIVITIES', env.BACKFLOW_HOST_MAX_ACTIVITIES, 20),
+    /** Crash tests: the worker kills itself after this activity type completes (workers/crashHook.ts). */
+    crashAfterActivity: env.BACKFLOW_CRASH_AFTER_ACTIVITY || undefined,
+    /** ... before its result is reported, rather than just after. */
+    crashBeforeResult: env.BACKFLOW_CRASH_BEFORE_RESULT === '1',
+  };
+}
+export type HostConfig = ReturnType<typeof hostConfig>;

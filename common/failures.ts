@@ -42,12 +42,20 @@ export const Failure = {
   InvalidMountOptions: 'InvalidMountOptions',
   /** Something else is mounted where the repository belongs. */
   MountPointBusy: 'MountPointBusy',
+  /** A local repository's folder is not inside this host's repository roots. */
+  RepositoryOutsideRoots: 'RepositoryOutsideRoots',
+  /** A running VM's QEMU cannot see the backup folder (mounted after it started, in its own mount namespace). */
+  RepositoryNotVisibleToVm: 'RepositoryNotVisibleToVm',
 
   // Domains and disks
   /** A host step got an argument it refuses (bad name, UUID, format or volume name). */
   BadRequest: 'BadRequest',
   /** libvirt already has a domain by that name or UUID. */
   NameTaken: 'NameTaken',
+  /** A new volume's claimed path holds another file when the copy is put there. */
+  PathTaken: 'PathTaken',
+  /** A disk cannot be restored in the format asked for (qcow2 or raw only). */
+  BadFormat: 'BadFormat',
   /** The disk is open for writing by a running QEMU: the VM must be stopped. */
   DiskInUse: 'DiskInUse',
   /** The backup or the domain has no disk with that target. */

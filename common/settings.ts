@@ -43,6 +43,21 @@ const GZ = ['global', 'zone'] as const;
 const GZA = ['global', 'zone', 'account'] as const;
 const DAY = 24 * 3600;
 
+/** backup.max.<interval>: the most backups a schedule of that interval type may keep (CloudStack's names). */
+function maxBackupSettings() {
+  const one = (interval: string) =>
+    def({
+      schema: int(1, 10_000), default: 8, type: 'integer', min: 1, max: 10_000, unit: 'backups', scopes: GZA,
+      description: `The most backups a ${interval} backup schedule may keep (its maxBackups).`,
+    });
+  return {
+    'backup.max.hourly': one('HOURLY'),
+    'backup.max.daily': one('DAILY'),
+    'backup.max.weekly': one('WEEKLY'),
+    'backup.max.monthly': one('MONTHLY'),
+  };
+}
+
 export const SETTINGS = {
   'backup.framework.enabled': def({
     schema: bool(), default: false, type: 'boolean', unit: null, scopes: GZ,
@@ -136,6 +151,7 @@ export const SETTINGS = {
     schema: bool(), default: true, type: 'boolean', unit: null, scopes: GZA,
     description: 'Whether a failed validation ends the backup chain, so the next backup is a full.',
   }),
+  ...maxBackupSettings(),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -16,5 +16,12 @@ export const SA = {
 };
 export const SEARCH_ATTRIBUTES = Object.values(SA);
 
+/**
+ * Server setting for every Temporal we run: long-polls end every 10 s (default 60 s), so a live worker
+ * re-polls, and so refreshes its last-poll time, at least that often; /health can then tell a dead worker
+ * within 30 s by that time alone (api/routes/health.ts, POLLER_FRESH_MS).
+ */
+export const TEMPORAL_SERVER_ARGS = ['--dynamic-config-value', 'matching.longPollExpirationInterval="10s"'];
+
 /** Readable workflow ids, so the Web UI lists operations by what they are about. */
 export const inventoryWorkflowId = (hostName: string) => `inventory-${hostName}`;

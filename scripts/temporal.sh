@@ -18,7 +18,8 @@ if ! alive temporal; then
   start temporal "$TEMPORAL_BIN" server start-dev --ip 127.0.0.1 --port "$port" --ui-port $((port + 1000)) \
     --db-filename "$BACKFLOW_STATE_DIR/temporal.db" --log-level warn \
     --search-attribute VmId=Keyword --search-attribute BackupId=Keyword --search-attribute HostId=Keyword \
-    --search-attribute Zone=Keyword --search-attribute Operation=Keyword
+    --search-attribute Zone=Keyword --search-attribute Operation=Keyword \
+    --dynamic-config-value 'matching.longPollExpirationInterval="10s"' # as TEMPORAL_SERVER_ARGS in common/temporal.ts: /health's 30 s
 else
   say "temporal already running"
 fi

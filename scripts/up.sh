@@ -17,8 +17,8 @@ start host-worker node dist/workers/host.js
 start api node dist/api/server.js
 
 api="http://127.0.0.1:$BACKFLOW_API_PORT"
-# Green means every component, and this host's worker registered and polling.
-healthy() { curl -fsS "$api/health" | node -e 'const h=JSON.parse(require("fs").readFileSync(0,"utf8")); process.exit(h.status==="ok" && h.hosts.length>0 ? 0 : 1)'; }
+# Green means every component: the control worker polling its queue, and this host's worker registered and polling.
+healthy() { curl -fsS "$api/health" | node -e 'const h=JSON.parse(require("fs").readFileSync(0,"utf8")); process.exit(h.status==="ok" && h.controlWorker?.ok===true && h.hosts.length>0 && h.hosts.every((x)=>x.ok) ? 0 : 1)'; }
 wait_for "the API and every component to report healthy at $api/health" 180 healthy
 say "all green: $(curl -fsS "$api/health")"
 say "API:              $api  (GET /health, /v1/...)"

@@ -1,4 +1,5 @@
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import { hostConfig } from '../common/config';
 
 /**
  * Fault injection for crash tests: with BACKFLOW_CRASH_AFTER_ACTIVITY=<activity type>, the host worker
@@ -8,9 +9,8 @@ import type { ActivityInterceptorsFactory } from '@temporalio/worker';
  * variables this adds nothing.
  */
 export function crashHook(env: NodeJS.ProcessEnv = process.env): ActivityInterceptorsFactory[] {
-  const after = env.BACKFLOW_CRASH_AFTER_ACTIVITY;
+  const { crashAfterActivity: after, crashBeforeResult: beforeResult } = hostConfig(env);
   if (!after) return [];
-  const beforeResult = env.BACKFLOW_CRASH_BEFORE_RESULT === '1';
   return [
     (ctx) => ({
       inbound: {

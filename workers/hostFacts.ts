@@ -1,11 +1,10 @@
-
 import { readFileSync } from 'node:fs';
 import { stableUuid } from '../common/ids';
 import os from 'node:os';
 import path from 'node:path';
 import type { HostFacts } from '../common/schemas/inventory';
 import { hostTaskQueue } from '../common/temporal';
-import { LIBVIRT_URI } from '../activities/host/virsh';
+import { hostConfig } from '../common/config';
 
 /** A stable UUID for this machine: from /etc/machine-id and the host name, so a restart keeps its identity. */
 function stableHostId(name: string): string {
@@ -31,16 +30,16 @@ function packageVersion(): string {
 }
 
 export function hostFacts(env: NodeJS.ProcessEnv = process.env): HostFacts {
-  const name = env.BACKFLOW_HOST_NAME ?? os.hostname();
+  const { name, id, zone, libvirtUri, storagePaths } = hostConfig(env);
   return {
-    id: env.BACKFLOW_HOST_ID ?? stableHostId(name),
+    id: id ?? stableHostId(name),
     name,
-    zone: env.BACKFLOW_ZONE ?? 'zone-1',
+    zone,
     taskQueue: hostTaskQueue(name),
-    libvirtUri: LIBVIRT_URI,
+    libvirtUri,
     cpus: os.cpus().length,
     memoryBytes: os.totalmem(),
-    storagePaths: (env.BACKFLOW_STORAGE_PATHS ?? '/var/lib/libvirt/images').split(':').filter(Boolean),
+    storagePaths,
     workerVersion: packageVersion(),
   };
 }

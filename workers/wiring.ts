@@ -3,6 +3,7 @@ import { NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createControlActivities } from '../activities/control';
 import * as hostActivities from '../activities/host';
+import { hostConfig } from '../common/config';
 import type { HostFacts } from '../common/schemas/inventory';
 import { CONTROL_TASK_QUEUE, inventoryWorkflowId, SA } from '../common/temporal';
 import { hostInventoryWorkflow, workerStarted } from '../workflows';
@@ -21,18 +22,17 @@ export function createControlWorker(opts: { connection: NativeConnection; namesp
   });
 }
 
-/** A host worker: only activities, on this host's own queue. */
+/** A host worker: only activities, on this host's own queue, at most BACKFLOW_HOST_MAX_ACTIVITIES at once. */
 export function createHostWorker(opts: { connection: NativeConnection; namespace: string; facts: HostFacts }) {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.facts.taskQueue,
     activities: hostActivities,
-    maxConcurrentActivityTaskExecutions: 20,
+    maxConcurrentActivityTaskExecutions: hostConfig().maxActivities,
     interceptors: { activity: crashHook() },
   });
 }
-
 
 /** Starts this host's inventory workflow, or tells the running one that the worker (re)started. */
 export async function announceHost(client: Client, facts: HostFacts, intervalSeconds: number) {

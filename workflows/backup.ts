@@ -1,10 +1,11 @@
 import { ApplicationFailure, CancellationScope, defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
 import { carriesBitmap } from '../common/diskFormats';
-import type { BackupPlan, BackupWorkflowInput, ChainDecision, DiskBackupPlan } from '../common/schemas/backups';
+import type { BackupPlan, BackupStart, BackupWorkflowInput, ChainDecision, DiskBackupPlan } from '../common/schemas/backups';
 import { catalog, onHost } from './activities';
 import { copyRunningVm, copyStoppedVm } from './backupCopy';
 import { errorText } from './errors';
 import { withVmLocks } from './vmLock';
+import { scheduledRun, startRetention } from './retention';
 import { startCompressionIfDue } from './compressBackup';
 
 export interface BackupProgress { phase: string; type?: 'FULL' | 'INCREMENTAL'; fullReason?: string; error?: string }
@@ -12,9 +13,10 @@ export interface BackupResult { backupId: string; status: string; type?: string;
 export const backupProgress = defineQuery<BackupProgress>('progress');
 
 /** createBackup: one backup of every disk of a VM, on the host that runs it, into the offering's repository. */
-export async function createBackupWorkflow(input: BackupWorkflowInput): Promise<BackupResult> {
+export async function createBackupWorkflow(start: BackupStart): Promise<BackupResult> {
   const progress: BackupProgress = { phase: 'allocating' };
   setHandler(backupProgress, () => progress);
+  const input: BackupWorkflowInput = scheduledRun(start);
 
   const plan = await catalog.allocateBackup({ ...input, workflowId: workflowInfo().workflowId });
   if (plan.status === 'BackedUp') return { backupId: input.backupId, status: plan.status };
@@ -26,6 +28,7 @@ export async function createBackupWorkflow(input: BackupWorkflowInput): Promise<
     }
     return takeBackup(plan, input, progress);
   });
+  await startRetention(input, plan);
   // Issue 12: an offering that compresses starts the backup's compression (a workflow of its own).
   if (result.status === 'BackedUp') await startCompressionIfDue(input.backupId);
   return result;

@@ -7,4 +7,7 @@ export * from './restore';
 export * from './restoreVolume';
 export * from './createVmFromBackup';
 export * from './slotProbe';
+export * from './retention';
+export * from './slaBackups';
+export * from './backupSync';
 export * from './compressBackup';

@@ -24,10 +24,10 @@ export function createBackupActivities(pool: Pool) {
       if (v.provider !== 'dummy' && !v.repo_id) throw ApplicationFailure.nonRetryable(`offering of VM ${v.name} has no backup repository`, 'NoRepository');
       await pool.query(
         `INSERT INTO backups (id, vm_id, account_id, zone_id, host_id, offering_id, repository_id, provider, name, description,
-                              request_id, quiesce, isolated, workflow_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) ON CONFLICT (id) DO NOTHING`,
+                              request_id, quiesce, isolated, workflow_id, schedule_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON CONFLICT (id) DO NOTHING`,
         [input.backupId, v.id, v.account_id, v.zone_id, v.host_id, v.offering_id, v.repo_id, v.provider, input.name ?? null,
-          input.description ?? null, input.requestId ?? null, input.quiesce, input.isolated, input.workflowId],
+          input.description ?? null, input.requestId ?? null, input.quiesce, input.isolated, input.workflowId, input.scheduleId ?? null],
       );
       const status = (await pool.query(`SELECT status FROM backups WHERE id=$1`, [input.backupId])).rows[0].status;
       const settings = await resolveSettings(pool, ['backup.chain.size', 'backup.quiesce.freeze.guard'], { zoneId: v.zone_id, accountId: v.account_id });

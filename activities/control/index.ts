@@ -5,6 +5,9 @@ import { createBackupDeletionActivities } from './backupDeletion';
 import { createHostActivities } from './hosts';
 import { createInventoryActivities } from './inventory';
 import { createRestoreActivities } from './restores';
+import { createRetentionActivities } from './retention';
+import { createScheduleActivities } from './schedules';
+import { createSyncActivities } from './sync';
 import { createServiceJobActivities } from './serviceJobs';
 import { createSlotActivities } from './slots';
 import { createVmLockActivities } from './vmLocks';
@@ -17,6 +20,9 @@ export function createControlActivities(pool: Pool, temporal?: Client) {
     ...createBackupActivities(pool),
     ...createBackupDeletionActivities(pool),
     ...createRestoreActivities(pool),
+    ...createRetentionActivities(pool),
+    ...createScheduleActivities(pool, temporal),
+    ...createSyncActivities(pool),
     ...createVmLockActivities(pool, temporal),
     ...createSlotActivities(pool, temporal),
     ...createServiceJobActivities(pool),

@@ -1,9 +1,6 @@
-import { domainState, parseDomainXml } from './domain';
-import { run } from './exec';
-import { imageInfo } from './qemuImg';
-import { virsh } from './virsh';
-
-const isRunning = (state: string) => state === 'running' || state === 'paused';
+import * as qemuImg from './lib/qemuImg';
+import { parseDomainXml } from './lib/virt/domainXml';
+import { domainIsRunningNow, virsh } from './lib/virt/virsh';
 
 export async function listCheckpoints(input: { domain: string }): Promise<string[]> {
   const out = await virsh(['checkpoint-list', input.domain, '--name', '--topological']);
@@ -25,12 +22,6 @@ async function liveBitmaps(domain: string): Promise<Map<string, string[]>> {
   return byFile;
 }
 
-/** Bitmaps stored in a stopped domain's qcow2 (an 'in-use' one was not saved cleanly and cannot be trusted). */
-async function fileBitmaps(path: string, includeInconsistent = false): Promise<string[]> {
-  const bitmaps = (await imageInfo(path))['format-specific']?.data?.bitmaps ?? [];
-  return bitmaps.filter((b) => includeInconsistent || !b.flags.includes('in-use')).map((b) => b.name);
-}
-
 /**
  * Can the next backup be incremental from this checkpoint? Only if libvirt still has it and every
  * disk still carries its bitmap: a VM redefined without its metadata or a replaced disk fails here.
@@ -39,10 +30,10 @@ export async function checkpointUsable(input: { domain: string; name: string; di
   if (!(await listCheckpoints(input).catch(() => [] as string[])).includes(input.name)) {
     return { usable: false, reason: `libvirt has no checkpoint ${input.name} for this VM` };
   }
-  const running = isRunning(await domainState(input.domain));
+  const running = await domainIsRunningNow(input.domain);
   const live = running ? await liveBitmaps(input.domain) : undefined;
   for (const d of input.disks) {
-    const names = live ? (live.get(d.path) ?? []) : await fileBitmaps(d.path).catch(() => [] as string[]);
+    const names = live ? (live.get(d.path) ?? []) : await qemuImg.bitmapNames(d.path).catch(() => [] as string[]);
     if (!names.includes(input.name)) return { usable: false, reason: `disk ${d.target} (${d.path}) has no bitmap ${input.name}` };
   }
   return { usable: true };
@@ -51,7 +42,7 @@ export async function checkpointUsable(input: { domain: string; name: string; di
 /** Deletes every checkpoint not kept (with metadataOnly, only libvirt's record of it), so they do not pile up in libvirt (and their bitmaps in the disks). */
 export async function pruneCheckpoints(input: { domain: string; keep: string[]; metadataOnly?: boolean }): Promise<{ deleted: string[] }> {
   const deleted: string[] = [];
-  const running = isRunning(await domainState(input.domain));
+  const running = await domainIsRunningNow(input.domain);
   for (const name of await listCheckpoints(input)) {
     if (input.keep.includes(name)) continue;
     // After a restore the disks are new files without the bitmaps: only libvirt's metadata is left to drop.
@@ -68,6 +59,6 @@ async function deleteOffline(domain: string, name: string) {
   await virsh(['checkpoint-delete', domain, name, '--metadata']);
   const { disks } = parseDomainXml(await virsh(['dumpxml', '--inactive', domain]));
   for (const d of disks.filter((x) => x.format === 'qcow2')) {
-    if ((await fileBitmaps(d.path, true).catch(() => [] as string[])).includes(name)) await run('qemu-img', ['bitmap', '--remove', d.path, name]);
+    if ((await qemuImg.bitmapNames(d.path, { includeInUse: true }).catch(() => [] as string[])).includes(name)) await qemuImg.bitmap(d.path, 'remove', name);
   }
 }

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { open, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, statfs } from 'node:fs/promises';
 import { backupDir, backupDiskPath, compressingPath } from '../../common/layout';
 import { fail, Failure } from '../../common/failures';
 import { activityContext, heartbeat, sleep } from './heartbeat';
-import { allocatedBytes, checkImage, imageInfo } from './qemuImg';
+import { allocatedBytes, exists, fsyncPath } from './lib/files';
+import * as qemuImg from './lib/qemuImg';
 
 /**
  * Compression of a backup's files (issue 12), in two steps so a backup is never unreadable: each disk
@@ -23,7 +24,6 @@ export interface CompressInput {
 }
 export interface CompressedDisk { target: string; uncompressedBytes: number; compressedBytes: number }
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
 const tmpOf = (i: { repoPath: string; vmUuid: string; backupId: string }, target: string) =>
   compressingPath(backupDiskPath(i.repoPath, i.vmUuid, i.backupId, target));
 
@@ -66,9 +66,10 @@ export async function discardCompression(input: { repoPath: string; vmUuid: stri
 
 /**
  * Runs qemu-img, killed (and waited for) on cancellation or at the deadline; heartbeats its progress.
- * Killed at the deadline it fails with CompressionTimeout.
+ * Killed at the deadline it fails with CompressionTimeout. Not lib/qemuImg's runner: this one needs the
+ * deadline and setpriv --pdeathsig, so a compression never outlives its job or its worker.
  */
-function qemuImg(args: string[], deadline: number, progress: (p: number) => unknown): Promise<void> {
+function killableQemuImg(args: string[], deadline: number, progress: (p: number) => unknown): Promise<void> {
   const signal = activityContext()?.cancellationSignal;
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason ?? new Error('cancelled'));
@@ -104,15 +105,6 @@ function qemuImg(args: string[], deadline: number, progress: (p: number) => unkn
   });
 }
 
-async function fsync(p: string) {
-  const fh = await open(p, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Phase 1: the free-space check, then each disk written compressed beside it, checked and compared. */
 export async function compressBackupDisks(input: CompressInput): Promise<{ disks: CompressedDisk[]; library: 'zstd' | 'zlib' }> {
   const deadline = Date.now() + input.timeoutSeconds * 1000;
@@ -129,7 +121,7 @@ export async function compressBackupDisks(input: CompressInput): Promise<{ disks
     for (const [i, target] of input.targets.entries()) {
       const orig = backupDiskPath(input.repoPath, input.vmUuid, input.backupId, target);
       const tmp = compressingPath(orig);
-      const backing = (await imageInfo(orig, 'qcow2'))['backing-filename'];
+      const backing = (await qemuImg.info(orig, 'qcow2'))['backing-filename'];
       const convert = (lib: string) => [
         'convert', '-p', '-f', 'qcow2', '-O', 'qcow2', '-c', '-o', `compression_type=${lib}`, '-m', String(input.coroutines),
         ...(input.rateLimitMB > 0 ? ['-r', `${input.rateLimitMB}M`] : []),
@@ -139,26 +131,23 @@ export async function compressBackupDisks(input: CompressInput): Promise<{ disks
       ];
       const progress = (step: string) => (p: number) => ({ disk: target, step, percent: p, disks: input.targets.length, index: i });
       try {
-        await qemuImg(convert(library), deadline, progress('compressing'));
+        await killableQemuImg(convert(library), deadline, progress('compressing'));
       } catch (e) {
         // zlib where this qemu cannot write zstd.
         if (library !== 'zstd' || !/compression.type|zstd/i.test((e as Error).message)) throw e;
         library = 'zlib';
         await rm(tmp, { force: true });
-        await qemuImg(convert(library), deadline, progress('compressing'));
+        await killableQemuImg(convert(library), deadline, progress('compressing'));
       }
+      const bad = await qemuImg.check(tmp, 'qcow2', { heartbeat: { disk: target, step: 'checking' } });
+      if (bad) throw fail.nonRetryable(Failure.CompressionMismatch, `the compressed copy of ${target} fails qemu-img check: ${bad}`);
       try {
-        await checkImage(tmp);
-      } catch (e) {
-        throw fail.nonRetryable(Failure.CompressionMismatch, `the compressed copy of ${target} fails qemu-img check: ${(e as Error).message}`);
-      }
-      try {
-        await qemuImg(['compare', '-p', '-f', 'qcow2', '-F', 'qcow2', orig, tmp], deadline, progress('comparing'));
+        await killableQemuImg(['compare', '-p', '-f', 'qcow2', '-F', 'qcow2', orig, tmp], deadline, progress('comparing'));
       } catch (e) {
         if ((e as { code?: number }).code !== 1) throw e;
         throw fail.nonRetryable(Failure.CompressionMismatch, `the compressed copy of ${target} differs from the original`);
       }
-      await fsync(tmp);
+      await fsyncPath(tmp);
       out.push({ target, uncompressedBytes: await allocatedBytes(orig), compressedBytes: await allocatedBytes(tmp) });
     }
     return { disks: out, library };
@@ -179,15 +168,16 @@ export async function finalizeCompression(input: { repoPath: string; vmUuid: str
     const orig = backupDiskPath(input.repoPath, input.vmUuid, input.backupId, t);
     const tmp = compressingPath(orig);
     if (!(await exists(tmp))) continue;
-    const [a, b] = [await imageInfo(orig, 'qcow2'), await imageInfo(tmp, 'qcow2')];
+    const [a, b] = [await qemuImg.info(orig, 'qcow2'), await qemuImg.info(tmp, 'qcow2')];
     if ((a['backing-filename'] ?? '') !== (b['backing-filename'] ?? '')) {
       throw fail.nonRetryable(Failure.CompressionMismatch, `${t}: the original now backs onto ${a['backing-filename'] ?? 'nothing'}, the copy onto ${b['backing-filename'] ?? 'nothing'}`);
     }
-    await checkImage(tmp);
+    const bad = await qemuImg.check(tmp, 'qcow2');
+    if (bad) throw fail.nonRetryable(Failure.CompressionMismatch, `the compressed copy of ${t} fails qemu-img check: ${bad}`);
     pending.push({ orig, tmp });
   }
   for (const p of pending) await rename(p.tmp, p.orig);
-  if (pending.length) await fsync(backupDir(input.repoPath, input.vmUuid, input.backupId));
+  if (pending.length) await fsyncPath(backupDir(input.repoPath, input.vmUuid, input.backupId));
   const disks = [];
   for (const t of input.targets) disks.push({ target: t, sizeBytes: await allocatedBytes(backupDiskPath(input.repoPath, input.vmUuid, input.backupId, t)) });
   return { disks };

@@ -42,3 +42,14 @@ export function sleepCancellable(ms: number): Promise<void> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** Heartbeats `details` every 10 s while `fn` runs (a long qemu-img check says nothing meanwhile). */
+export async function withHeartbeat<T>(details: unknown, fn: () => Promise<T>): Promise<T> {
+  heartbeat(details);
+  const timer = setInterval(() => heartbeat(details), 10_000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}

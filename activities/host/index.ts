@@ -2,13 +2,14 @@
 export { collectInventory } from './inventory';
 export { mountRepository, unmountRepository } from './mount';
 export { describeVm } from './domain';
-export { agentPing, freezeGuest, thawGuest, thawStaleFreezes } from './quiesce';
-export { checkpointUsable, listCheckpoints, pruneCheckpoints } from './checkpoints';
-export { commitBackupDir, deleteBackupFiles, discardBackupDir, freeSpace, mergeIntoChild, prepareBackupDir } from './repository';
+export { freezeGuest, thawGuest } from './quiesce';
+export { checkpointUsable, pruneCheckpoints } from './checkpoints';
+export { commitBackupDir, deleteBackupFiles, discardBackupDir, mergeIntoChild, prepareBackupDir } from './repository';
 export { abortLiveBackup, startLiveBackup, waitLiveBackup } from './liveBackup';
 export { offlineBackup } from './offlineBackup';
 export { abortRestore, ensureDomainDefined, finishRestore, flattenBackupDisk, readBackupDomainXml, swapInRestoredDisk } from './restore';
 export { abortQuickRestoreDisk, backingChain, consolidateOffline, domainIsRunning, prepareQuickRestoreDisk, pullDisk, startDomain } from './quickRestore';
 export { attachVolume, defineVmFromBackup } from './vmDefinition';
 export { claimNewVolumes, placeNewVolume, releaseNewVolumes } from './newVolume';
+export { scanRepository } from './repositoryScan';
 export { compressBackupDisks, discardCompression, finalizeCompression } from './compress';

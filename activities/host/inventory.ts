@@ -1,6 +1,6 @@
-import { describeDomain, listDomainUuids } from './domain';
 import type { DomainInfo } from '../../common/schemas/inventory';
-import { CommandError } from './exec';
+import { describeDomain, listDomainUuids } from './domain';
+import { isDomainNotFound } from './lib/virt/virsh';
 
 /** Reads every domain on this host. A domain undefined while we read it is skipped, not an error. */
 export async function collectInventory(): Promise<DomainInfo[]> {
@@ -9,7 +9,7 @@ export async function collectInventory(): Promise<DomainInfo[]> {
     try {
       out.push(await describeDomain(uuid));
     } catch (e) {
-      if (e instanceof CommandError && /failed to get domain|Domain not found/i.test(e.stderr)) continue;
+      if (isDomainNotFound(e)) continue;
       throw e;
     }
   }

@@ -1,27 +1,12 @@
-import { rm, writeFile, mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
+import { rm, writeFile } from 'node:fs/promises';
+import { diskFileName, joinPath } from '../../common/layout';
+import { fail, Failure } from '../../common/failures';
 import { cancellationSignal, heartbeat, sleep } from './heartbeat';
 import { listCheckpoints } from './checkpoints';
-import { virsh } from './virsh';
-
-/** libvirt job types (virDomainJobType) and the backup operation (virDomainJobOperation). */
-const JOB = { NONE: 0, BOUNDED: 1, UNBOUNDED: 2, COMPLETED: 3, FAILED: 4, CANCELLED: 5 };
-const OP_BACKUP = 9;
-
-interface JobInfo { type: number; operation?: number; total?: number; processed?: number; errmsg?: string }
-
-async function jobInfo(domain: string, completed = false): Promise<JobInfo> {
-  const out = await virsh(['domjobinfo', domain, '--rawstats', ...(completed ? ['--completed', '--keep-completed'] : [])]);
-  const kv = Object.fromEntries(
-    out.split('\n').map((l) => l.split(':')).filter((p) => p.length >= 2).map(([k, ...v]) => [k.trim(), v.join(':').trim()]),
-  );
-  const num = (k: string) => (kv[k] === undefined ? undefined : Number(kv[k]));
-  return { type: num('Job type') ?? 0, operation: num('operation'), total: num('disk_total'), processed: num('disk_processed'), errmsg: kv.errmsg };
-}
-
-const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;');
+import { withTempDir } from './lib/files';
+import { domainJobInfo as jobInfo, JOB, JobInfo, OP_BACKUP } from './lib/virt/jobs';
+import { xmlEscape } from './lib/virt/domainXml';
+import { virsh } from './lib/virt/virsh';
 
 /**
  * Starts a push-mode backup of the running domain's disks into dir, with a new checkpoint for the next
@@ -39,39 +24,37 @@ export async function startLiveBackup(input: {
   if (input.checkpoint && (await listCheckpoints(input).catch(() => [] as string[])).includes(input.checkpoint)) {
     return { started: true }; // began and maybe finished already: waitLiveBackup reads the outcome
   }
-  for (const t of input.disks) await rm(path.join(input.dir, `${t}.qcow2`), { force: true });
+  const fileOf = (t: string) => joinPath(input.dir, diskFileName(t));
+  for (const t of input.disks) await rm(fileOf(t), { force: true });
   const backupXml =
     `<domainbackup mode='push'>` +
     (input.parentCheckpoint ? `<incremental>${xmlEscape(input.parentCheckpoint)}</incremental>` : '') +
     `<disks>${input.disks
       .map((t) => {
         const mode = input.parentCheckpoint && full.has(t) ? ` backupmode='full'` : '';
-        return `<disk name='${xmlEscape(t)}' backup='yes'${mode} type='file'><target file='${xmlEscape(path.join(input.dir, `${t}.qcow2`))}'/><driver type='qcow2'/></disk>`;
+        return `<disk name='${xmlEscape(t)}' backup='yes'${mode} type='file'><target file='${xmlEscape(fileOf(t))}'/><driver type='qcow2'/></disk>`;
       })
       .join('')}</disks></domainbackup>`;
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'backflow-job-'));
-  try {
-    await writeFile(path.join(tmp, 'backup.xml'), backupXml);
-    const args = ['backup-begin', input.domain, path.join(tmp, 'backup.xml')];
+  await withTempDir(async (tmp) => {
+    await writeFile(joinPath(tmp, 'backup.xml'), backupXml);
+    const args = ['backup-begin', input.domain, joinPath(tmp, 'backup.xml')];
     if (input.checkpoint) {
       const ckXml = `<domaincheckpoint><name>${xmlEscape(input.checkpoint)}</name><disks>${input.disks
         .map((t) => `<disk name='${xmlEscape(t)}' checkpoint='${full.has(t) ? 'no' : 'bitmap'}'/>`)
         .join('')}</disks></domaincheckpoint>`;
-      await writeFile(path.join(tmp, 'checkpoint.xml'), ckXml);
-      args.push(path.join(tmp, 'checkpoint.xml'));
+      await writeFile(joinPath(tmp, 'checkpoint.xml'), ckXml);
+      args.push(joinPath(tmp, 'checkpoint.xml'));
     }
     try {
       await virsh(args);
     } catch (e) {
       const msg = (e as Error).message;
       // libvirt refuses an incremental whose checkpoint it no longer has: retrying cannot help.
-      if (/checkpoint|bitmap/i.test(msg)) throw ApplicationFailure.nonRetryable(`backup-begin refused: ${msg}`, 'CheckpointUnusable');
+      if (/checkpoint|bitmap/i.test(msg)) throw fail.nonRetryable(Failure.CheckpointUnusable, `backup-begin refused: ${msg}`);
       throw e;
     }
-    return { started: true };
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
+  });
+  return { started: true };
 }
 
 /** Follows the domain's backup job to its end, heartbeating progress; aborts it if the activity is cancelled. */
@@ -80,7 +63,7 @@ export async function waitLiveBackup(input: { domain: string }): Promise<{ bytes
   for (;;) {
     if (cancelled.aborted) {
       await abortLiveBackup(input);
-      throw ApplicationFailure.nonRetryable('backup job aborted: the backup was cancelled', 'Cancelled');
+      throw fail.nonRetryable(Failure.Cancelled, 'backup job aborted: the backup was cancelled');
     }
     const job = await jobInfo(input.domain);
     if (job.type === JOB.NONE) break;
@@ -90,7 +73,7 @@ export async function waitLiveBackup(input: { domain: string }): Promise<{ bytes
   const done = await jobInfo(input.domain, true);
   if (done.operation !== OP_BACKUP) throw new Error(`no backup job found on ${input.domain}`);
   if (done.type !== JOB.COMPLETED) {
-    throw ApplicationFailure.nonRetryable(`backup job ${done.type === JOB.CANCELLED ? 'cancelled' : 'failed'}: ${done.errmsg ?? 'no message'}`, 'JobFailed');
+    throw fail.nonRetryable(Failure.JobFailed, `backup job ${done.type === JOB.CANCELLED ? 'cancelled' : 'failed'}: ${done.errmsg ?? 'no message'}`);
   }
   heartbeat({ bytesDone: done.processed ?? 0, bytesTotal: done.total ?? 0 });
   return { bytes: done.processed ?? 0 };

@@ -1,8 +1,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
 import { run } from './exec';
 import { config } from '../../common/config';
+import { fail, Failure } from '../../common/failures';
 import { confineToRoots } from '../../common/repositoryRoots';
 import { RepositoryType, validateMountOptions, validateRepositoryAddress } from '../../common/schemas/framework';
 
@@ -49,12 +49,12 @@ async function mountedAt(target: string): Promise<MountEntry | undefined> {
 }
 
 function checkInput(repo: RepositoryMount) {
-  if (!UUID.test(repo.id)) throw ApplicationFailure.nonRetryable(`repository id ${JSON.stringify(repo.id)} is not a UUID`, 'InvalidRepository');
-  if (!RepositoryType.safeParse(repo.type).success) throw ApplicationFailure.nonRetryable(`unknown repository type ${repo.type}`, 'InvalidRepository');
+  if (!UUID.test(repo.id)) throw fail.nonRetryable(Failure.InvalidRepository, `repository id ${JSON.stringify(repo.id)} is not a UUID`);
+  if (!RepositoryType.safeParse(repo.type).success) throw fail.nonRetryable(Failure.InvalidRepository, `unknown repository type ${repo.type}`);
   const badAddress = validateRepositoryAddress(repo.type, repo.address);
-  if (badAddress) throw ApplicationFailure.nonRetryable(`repository address ${JSON.stringify(repo.address)}: ${badAddress}`, 'InvalidRepository');
+  if (badAddress) throw fail.nonRetryable(Failure.InvalidRepository, `repository address ${JSON.stringify(repo.address)}: ${badAddress}`);
   const badOptions = validateMountOptions(repo.mountOptions ?? '');
-  if (badOptions) throw ApplicationFailure.nonRetryable(`repository mount options: ${badOptions}`, 'InvalidMountOptions');
+  if (badOptions) throw fail.nonRetryable(Failure.InvalidMountOptions, `repository mount options: ${badOptions}`);
 }
 
 /** The options passed to mount: the repository's, with the hardening flags added unless already there. */
@@ -77,10 +77,7 @@ export async function mountRepository(repo: RepositoryMount): Promise<{ path: st
   if (current) {
     // The kernel may rewrite a ceph source (fsid, client name), so only nfs and cifs sources are compared.
     if (repo.type !== 'cephfs' && current.source !== repo.address) {
-      throw ApplicationFailure.nonRetryable(
-        `${target} has ${current.source} (${current.fsType}) mounted, not ${repo.address}: unmount it first`,
-        'MountPointBusy',
-      );
+      throw fail.nonRetryable(Failure.MountPointBusy, `${target} has ${current.source} (${current.fsType}) mounted, not ${repo.address}: unmount it first`);
     }
   } else {
     await mkdir(target, { recursive: true, mode: 0o750 });
@@ -97,7 +94,7 @@ export async function mountRepository(repo: RepositoryMount): Promise<{ path: st
  * before it is created, and again after (a symlink swapped in meanwhile does not lead it elsewhere).
  */
 async function localRepository(address: string): Promise<string> {
-  const refuse = (why: string) => ApplicationFailure.nonRetryable(`local repository ${JSON.stringify(address)}: ${why}`, 'RepositoryOutsideRoots');
+  const refuse = (why: string) => fail.nonRetryable(Failure.RepositoryOutsideRoots, `local repository ${JSON.stringify(address)}: ${why}`);
   const before = await confineToRoots(address, config.repositoryRoots);
   if ('error' in before) throw refuse(before.error);
   await mkdir(before.path, { recursive: true, mode: 0o750 });
@@ -111,7 +108,7 @@ async function localRepository(address: string): Promise<string> {
  * else holds it: no other operation of this worker, and no open file (umount refuses with EBUSY then).
  */
 export async function unmountRepository(input: { id: string }): Promise<{ unmounted: boolean; reason?: string }> {
-  if (!UUID.test(input.id)) throw ApplicationFailure.nonRetryable(`repository id ${JSON.stringify(input.id)} is not a UUID`, 'InvalidRepository');
+  if (!UUID.test(input.id)) throw fail.nonRetryable(Failure.InvalidRepository, `repository id ${JSON.stringify(input.id)} is not a UUID`);
   const left = Math.max(0, (holders.get(input.id) ?? 0) - 1);
   if (left > 0) {
     holders.set(input.id, left);

@@ -1,8 +1,10 @@
-import { ApplicationFailure } from '@temporalio/common';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fail, Failure } from '../../common/failures';
+import { restoreTmpPath } from '../../common/layout';
 import type { NewVmClaim } from '../../common/schemas/restores';
-import { domainExists, exists, fsyncDir, isNotFound, restoreTmpPath } from './restore';
+import { exists, fsyncDir, isNotFound, sameFile } from './lib/files';
+import { domainExists } from './lib/virt/virsh';
 
 /*
  * New volumes of a new VM (createVMFromBackup): each path is claimed by creating it exclusively (O_EXCL,
@@ -52,7 +54,7 @@ async function claimFile(file: string, restoreId: string): Promise<'claimed' | '
  */
 export async function claimNewVolumes(input: { vmName?: string; paths: string[]; restoreId: string }): Promise<NewVmClaim> {
   const paths = input.paths.map((p) => path.resolve(p));
-  if (new Set(paths).size !== paths.length) throw ApplicationFailure.nonRetryable(`two disks of the new VM would share a file`, 'BadRestorePath');
+  if (new Set(paths).size !== paths.length) throw fail.nonRetryable(Failure.BadRestorePath, `two disks of the new VM would share a file`);
   if (input.vmName && (await domainExists(input.vmName))) return { claimed: false, taken: `domain ${input.vmName}` };
   const mine: string[] = [];
   for (const p of paths) {
@@ -75,18 +77,18 @@ export async function placeNewVolume(input: { tmpPath: string; targetPath: strin
   const target = path.resolve(input.targetPath);
   const tmp = restoreTmpPath(target, input.restoreId);
   if (path.resolve(input.tmpPath) !== tmp) {
-    throw ApplicationFailure.nonRetryable(`${input.tmpPath} is not the restore copy of ${target} for restore ${input.restoreId}`, 'BadRestorePath');
+    throw fail.nonRetryable(Failure.BadRestorePath, `${input.tmpPath} is not the restore copy of ${target} for restore ${input.restoreId}`);
   }
   if (!(await exists(tmp))) {
     if ((await exists(target)) && !(await isOurClaim(target, input.restoreId))) return { placed: true };
-    throw ApplicationFailure.nonRetryable(`restore copy ${tmp} is missing`, 'RestoreCopyMissing');
+    throw fail.nonRetryable(Failure.RestoreCopyMissing, `restore copy ${tmp} is missing`);
   }
   if (await isOurClaim(target, input.restoreId)) await fs.rm(target);
   try {
     await fs.link(tmp, target);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !(await sameInode(tmp, target))) {
-      throw ApplicationFailure.nonRetryable(`cannot place the new volume ${target}: ${(e as Error).message}`, 'PathTaken');
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !(await sameFile(tmp, target))) {
+      throw fail.nonRetryable(Failure.PathTaken, `cannot place the new volume ${target}: ${(e as Error).message}`);
     }
   }
   await fs.rm(tmp, { force: true });
@@ -109,9 +111,4 @@ export async function releaseNewVolumes(input: { paths: string[]; restoreId: str
     await fsyncDir(path.dirname(p)).catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
   }
   return { removed };
-}
-
-async function sameInode(a: string, b: string): Promise<boolean> {
-  const [sa, sb] = await Promise.all([fs.lstat(a).catch(() => null), fs.lstat(b).catch(() => null)]);
-  return !!sa && !!sb && sa.dev === sb.dev && sa.ino === sb.ino;
 }

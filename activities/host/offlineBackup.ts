@@ -1,20 +1,17 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
+import { rm } from 'node:fs/promises';
+import { fail, Failure } from '../../common/failures';
+import { diskFileName, joinPath } from '../../common/layout';
 import { listCheckpoints } from './checkpoints';
-import { run, runWithProgress } from './exec';
 import { cancellationSignal, heartbeat, sleep } from './heartbeat';
+import { withTempDir } from './lib/files';
+import * as qemuImg from './lib/qemuImg';
+import { xmlEscape } from './lib/virt/domainXml';
+import { virshWithXml } from './lib/virt/virsh';
 import { Qmp } from './qmp';
-import { imageInfo } from './qemuImg';
-import { virsh } from './virsh';
 
-const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;');
-
-async function bitmapNames(file: string): Promise<string[]> {
-  return ((await imageInfo(file))['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
-}
+/** Every bitmap of the disk, an 'in-use' one too (a retry must find the one it made). */
+const bitmapNames = (file: string) => qemuImg.bitmapNames(file, { includeInUse: true });
 
 /**
  * Backs up a stopped domain from its files, without starting it. Full: a copy with qemu-img convert,
@@ -29,23 +26,22 @@ export async function offlineBackup(input: {
 }): Promise<{ bytes: number }> {
   let bytes = 0;
   for (const d of input.disks) {
-    const out = path.join(input.dir, `${d.target}.qcow2`);
+    const out = joinPath(input.dir, diskFileName(d.target));
     await rm(out, { force: true });
     if (d.full) {
       // Cannot carry a bitmap (raw...): a whole copy, read in its own format (never probed).
-      await runWithProgress('qemu-img', ['convert', '-p', ...(d.format ? ['-f', d.format] : []), '-O', 'qcow2', d.path, out]);
-      bytes += (await imageInfo(d.path, d.format))['virtual-size'];
+      const format = d.format ?? 'raw';
+      await qemuImg.convert({ src: d.path, srcFormat: format, dst: out, dstFormat: 'qcow2' });
+      bytes += (await qemuImg.info(d.path, format))['virtual-size'];
       continue;
     }
     // A retry after the new bitmap was already made: make it again with this attempt's copy.
-    if (input.checkpoint && (await bitmapNames(d.path)).includes(input.checkpoint)) {
-      await run('qemu-img', ['bitmap', '--remove', d.path, input.checkpoint]);
-    }
+    if (input.checkpoint && (await bitmapNames(d.path)).includes(input.checkpoint)) await qemuImg.bitmap(d.path, 'remove', input.checkpoint);
     if (input.parentCheckpoint) bytes += await copyDirtyClusters(d.path, out, input.parentCheckpoint, input.checkpoint);
     else {
-      if (input.checkpoint) await run('qemu-img', ['bitmap', '--add', d.path, input.checkpoint]);
-      await runWithProgress('qemu-img', ['convert', '-p', '-f', 'qcow2', '-O', 'qcow2', d.path, out]);
-      bytes += (await imageInfo(d.path))['virtual-size'];
+      if (input.checkpoint) await qemuImg.bitmap(d.path, 'add', input.checkpoint);
+      await qemuImg.convert({ src: d.path, srcFormat: 'qcow2', dst: out, dstFormat: 'qcow2' });
+      bytes += (await qemuImg.info(d.path, 'qcow2'))['virtual-size'];
     }
   }
   if (input.checkpoint && !(await listCheckpoints(input).catch(() => [] as string[])).includes(input.checkpoint)) {
@@ -58,31 +54,26 @@ export async function offlineBackup(input: {
 interface OfflineDisk { target: string; path: string; format?: string; full?: boolean }
 
 async function redefineCheckpoint(domain: string, name: string, disks: OfflineDisk[]) {
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'backflow-ckpt-'));
-  try {
-    const xml =
-      `<domaincheckpoint><name>${xmlEscape(name)}</name><creationTime>${Math.floor(Date.now() / 1000)}</creationTime><disks>` +
-      disks
-        .map((d) => (d.full ? `<disk name='${xmlEscape(d.target)}' checkpoint='no'/>` : `<disk name='${xmlEscape(d.target)}' checkpoint='bitmap' bitmap='${xmlEscape(name)}'/>`))
-        .join('') +
-      `</disks></domaincheckpoint>`;
-    const file = path.join(tmp, 'checkpoint.xml');
-    await writeFile(file, xml);
-    await virsh(['checkpoint-create', domain, file, '--redefine']);
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
+  const xml =
+    `<domaincheckpoint><name>${xmlEscape(name)}</name><creationTime>${Math.floor(Date.now() / 1000)}</creationTime><disks>` +
+    disks
+      .map((d) => (d.full ? `<disk name='${xmlEscape(d.target)}' checkpoint='no'/>` : `<disk name='${xmlEscape(d.target)}' checkpoint='bitmap' bitmap='${xmlEscape(name)}'/>`))
+      .join('') +
+    `</disks></domaincheckpoint>`;
+  await virshWithXml('checkpoint-create', domain, xml, ['--redefine']);
 }
 
 /** Copies the clusters dirty in `bitmap` into a new qcow2 at dest; adds `newBitmap` atomically with the job start. */
 async function copyDirtyClusters(src: string, dest: string, bitmap: string, newBitmap?: string): Promise<number> {
   if (!(await bitmapNames(src)).includes(bitmap)) {
-    throw ApplicationFailure.nonRetryable(`${src} has no bitmap ${bitmap}: the next backup must be full`, 'CheckpointUnusable');
+    throw fail.nonRetryable(Failure.CheckpointUnusable, `${src} has no bitmap ${bitmap}: the next backup must be full`);
   }
-  const size = (await imageInfo(src))['virtual-size'];
-  await run('qemu-img', ['create', '-q', '-f', 'qcow2', dest, String(size)]);
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'backflow-qsd-'));
-  const sock = path.join(tmp, 'qmp.sock');
+  await qemuImg.create({ file: dest, size: (await qemuImg.info(src, 'qcow2'))['virtual-size'] });
+  return withTempDir((tmp) => runBackupJob(src, dest, joinPath(tmp, 'qmp.sock'), bitmap, newBitmap));
+}
+
+/** A qemu-storage-daemon backup job (sync=bitmap) from src into dest, controlled over QMP at sock. */
+async function runBackupJob(src: string, dest: string, sock: string, bitmap: string, newBitmap?: string): Promise<number> {
   const qsd = spawn('qemu-storage-daemon', [
     '--blockdev', JSON.stringify({ driver: 'qcow2', 'node-name': 'src', file: { driver: 'file', filename: src } }),
     '--blockdev', JSON.stringify({ driver: 'qcow2', 'node-name': 'tgt', file: { driver: 'file', filename: dest } }),
@@ -107,7 +98,7 @@ async function copyDirtyClusters(src: string, dest: string, bitmap: string, newB
     while (!concluded) {
       if (cancelled.aborted) {
         await qmp.execute('job-cancel', { id: 'bf' }).catch(() => undefined);
-        throw ApplicationFailure.nonRetryable('offline backup cancelled', 'Cancelled');
+        throw fail.nonRetryable(Failure.Cancelled, 'offline backup cancelled');
       }
       const jobs = await qmp.execute<{ id: string; 'current-progress': number; 'total-progress': number; status: string; error?: string }[]>('query-jobs');
       const job = jobs.find((j) => j.id === 'bf');
@@ -130,6 +121,5 @@ async function copyDirtyClusters(src: string, dest: string, bitmap: string, newB
   } finally {
     qmp?.close();
     if (qsd.exitCode === null && qsd.signalCode === null) qsd.kill('SIGKILL');
-    await rm(tmp, { recursive: true, force: true });
   }
 }

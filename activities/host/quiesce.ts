@@ -1,29 +1,21 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
-import { agentCommand, LIBVIRT_URI, virsh } from './virsh';
+import { config } from '../../common/config';
+import { fail, Failure } from '../../common/failures';
+import { agentCommand, virsh } from './lib/virt/virsh';
 
 /**
  * A marker file per frozen domain holds the freezing backup's token. The guard process thaws only
  * while the marker still holds its token; the thaw activity renames it to `.thawed-<token>` (keeping
  * the frozen time), so a retried thaw answers the same and a late guard does nothing.
  */
-const FREEZE_DIR = path.join(process.env.BACKFLOW_RUN_DIR ?? '/run/backflow', 'freeze');
+const FREEZE_DIR = path.join(config.runDir, 'freeze');
 const marker = (domain: string) => path.join(FREEZE_DIR, domain);
 const thawedMarker = (domain: string, token: string) => `${marker(domain)}.thawed-${token}`;
 
 async function freezeStatus(domain: string): Promise<string> {
   return agentCommand<string>(domain, 'guest-fsfreeze-status', undefined, 5);
-}
-
-export async function agentPing(input: { domain: string }): Promise<boolean> {
-  try {
-    await agentCommand(input.domain, 'guest-ping', undefined, 5);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Freezes the guest's filesystems through its agent, with a detached guard that thaws after guardSeconds. */
@@ -32,7 +24,7 @@ export async function freezeGuest(input: { domain: string; token: string; guardS
   try {
     await agentCommand(domain, 'guest-ping', undefined, 5);
   } catch (e) {
-    throw ApplicationFailure.nonRetryable(`guest agent not responding on ${domain}: quiesce needs a running qemu-guest-agent (${(e as Error).message.trim()})`, 'NoGuestAgent');
+    throw fail.nonRetryable(Failure.NoGuestAgent, `guest agent not responding on ${domain}: quiesce needs a running qemu-guest-agent (${(e as Error).message.trim()})`);
   }
   await mkdir(FREEZE_DIR, { recursive: true });
   // A retry of this very freeze: the guest is frozen for us already.
@@ -46,7 +38,7 @@ export async function freezeGuest(input: { domain: string; token: string; guardS
     return { frozenFilesystems: n, frozenAt: Date.now() };
   } catch (e) {
     await thawGuest({ domain, token }).catch(() => undefined);
-    throw ApplicationFailure.nonRetryable(`could not freeze the filesystems of ${domain}: ${(e as Error).message.trim()}`, 'FreezeFailed');
+    throw fail.nonRetryable(Failure.FreezeFailed, `could not freeze the filesystems of ${domain}: ${(e as Error).message.trim()}`);
   }
 }
 
@@ -54,7 +46,7 @@ export async function freezeGuest(input: { domain: string; token: string; guardS
 function startGuard(domain: string, token: string, seconds: number) {
   const script =
     'sleep "$1"; if [ "$(cat "$2" 2>/dev/null)" = "$3" ]; then virsh -c "$4" domfsthaw "$5" >/dev/null 2>&1; rm -f "$2"; fi';
-  const child = spawn('sh', ['-c', script, 'backflow-thaw-guard', String(seconds), marker(domain), token, LIBVIRT_URI, domain], {
+  const child = spawn('sh', ['-c', script, 'backflow-thaw-guard', String(seconds), marker(domain), token, config.libvirtUri, domain], {
     detached: true,
     stdio: 'ignore',
   });

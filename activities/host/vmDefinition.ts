@@ -1,9 +1,10 @@
-import { ApplicationFailure } from '@temporalio/common';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import path from 'node:path';
-import { CommandError } from './exec';
-import { withTempFile } from './restore';
-import { virsh } from './virsh';
+import { fail, Failure } from '../../common/failures';
+import { volumePath } from '../../common/layout';
+import { restoreFormat } from './lib/backupChain';
+import { domainDisks, xmlEscape } from './lib/virt/domainXml';
+import { defineDomain, domainIsRunningNow, virsh, virshWithXml } from './lib/virt/virsh';
 
 /*
  * Domain definitions for restores: attaching a restored volume to a VM, and defining a new VM from a
@@ -18,11 +19,10 @@ import { virsh } from './virsh';
 export async function attachVolume(input: { domain: string; path: string; format: string }): Promise<{ target: string }> {
   const { domain } = input;
   const file = path.resolve(input.path);
-  if (!/^[a-z0-9]+$/.test(input.format)) throw ApplicationFailure.nonRetryable(`bad disk format ${JSON.stringify(input.format)}`, 'BadRequest');
-  const state = (await virsh(['domstate', domain])).trim();
-  const running = ['running', 'paused', 'in shutdown', 'pmsuspended'].includes(state);
-  const config = listDisks(await virsh(['dumpxml', '--inactive', domain]));
-  const live = running ? listDisks(await virsh(['dumpxml', domain])) : [];
+  if (!/^[a-z0-9]+$/.test(input.format)) throw fail.nonRetryable(Failure.BadRequest, `bad disk format ${JSON.stringify(input.format)}`);
+  const running = await domainIsRunningNow(domain);
+  const config = domainDisks(await virsh(['dumpxml', '--inactive', domain]));
+  const live = running ? domainDisks(await virsh(['dumpxml', domain])) : [];
 
   const inConfig = config.find((d) => d.file && path.resolve(d.file) === file);
   const inLive = live.find((d) => d.file && path.resolve(d.file) === file);
@@ -49,13 +49,14 @@ export async function attachVolume(input: { domain: string; path: string; format
   <target dev='${target}' bus='virtio'/>${alias}
 </disk>
 `;
-  await withTempFile('disk.xml', xml, (f) => virsh(['attach-device', domain, f, ...where]));
+  await virshWithXml('attach-device', domain, xml, where);
   return { target };
 }
 
 /**
  * Defines a new VM from a backup's domain XML: new name and UUID, each backed-up disk pointed at its new
- * file (qcow2), MAC addresses removed (libvirt assigns new ones), no backing chains, no NVRAM path of
+ * file, in its format from `formats` (by target; qcow2 when not given, as flattenBackupDisk writes
+ * by default: a raw disk restored as raw must say so), MAC addresses removed (libvirt assigns new ones), no backing chains, no NVRAM path of
  * the original. Disks of the original that are not in diskMap are left out (they would be shared with
  * the original VM otherwise). Defining again with the same name and UUID just redefines it.
  */
@@ -64,59 +65,32 @@ export async function defineVmFromBackup(input: {
   newName: string;
   newUuid: string;
   diskMap: Record<string, string>;
+  /** Each restored disk's format by target (backup_disks.source_format); qcow2 when absent. */
+  formats?: Record<string, string>;
 }): Promise<{ uuid: string; name: string; droppedTargets: string[] }> {
   const { newName, newUuid } = input;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(newName)) throw ApplicationFailure.nonRetryable(`bad VM name ${JSON.stringify(newName)}`, 'BadRequest');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(newName)) throw fail.nonRetryable(Failure.BadRequest, `bad VM name ${JSON.stringify(newName)}`);
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(newUuid)) {
-    throw ApplicationFailure.nonRetryable(`bad UUID ${JSON.stringify(newUuid)}`, 'BadRequest');
+    throw fail.nonRetryable(Failure.BadRequest, `bad UUID ${JSON.stringify(newUuid)}`);
   }
-  const { xml, droppedTargets } = rewriteDomainXml(input.xml, newName, newUuid, input.diskMap);
-  await withTempFile('domain.xml', xml, async (f) => {
-    try {
-      await virsh(['define', f]);
-    } catch (e) {
-      if (e instanceof CommandError && /already (exists|defined)/i.test(e.stderr)) {
-        throw ApplicationFailure.nonRetryable(`cannot define VM ${newName} (${newUuid}): ${e.stderr.trim()}`, 'NameTaken');
-      }
-      throw e;
-    }
-  });
+  const formats = Object.fromEntries(Object.keys(input.diskMap).map((t) => [t, restoreFormat(input.formats?.[t])]));
+  const { xml, droppedTargets } = rewriteDomainXml(input.xml, newName, newUuid, input.diskMap, formats);
+  await defineDomain(xml, `cannot define VM ${newName} (${newUuid})`);
   const uuid = (await virsh(['domuuid', newName])).trim();
   if (uuid.toLowerCase() !== newUuid.toLowerCase()) throw new Error(`VM ${newName} was defined with UUID ${uuid}, not ${newUuid}`);
   return { uuid, name: newName, droppedTargets };
 }
 
-/** Path of a new volume in a VM's storage dir: `<dir>/<name>[-<suffix>]-<target>.qcow2`. */
-export function volumePathFor(input: { dir: string; name: string; target: string; suffix?: string }): string {
-  const base = input.suffix ? `${input.name}-${input.suffix}-${input.target}` : `${input.name}-${input.target}`;
-  if (base.includes('/') || base.startsWith('.')) throw ApplicationFailure.nonRetryable(`bad volume name ${base}`, 'BadRequest');
-  return path.join(input.dir, `${base}.qcow2`);
-}
+/** The validated new-volume name of common/layout.ts (this name kept for its tests). */
+export const volumePathFor = volumePath;
 
 // ---------------------------------------------------------------------------------------------
-
-const xmlEscape = (s: string) =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
 
 /** vda..vdz, vdaa.. (libvirt's virIndexToDiskName). */
 function diskName(prefix: string, index: number): string {
   let s = '';
   for (let i = index; i >= 0; i = Math.floor(i / 26) - 1) s = String.fromCharCode(97 + (i % 26)) + s;
   return prefix + s;
-}
-
-const flatParser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (n) => n === 'disk' });
-
-/** Every disk-like device of a domain XML (disks, cdroms, ...): target, file, alias. */
-function listDisks(xml: string): { target: string; file?: string; alias?: string }[] {
-  const disks = (flatParser.parse(xml).domain?.devices?.disk ?? []) as {
-    source?: { file?: string; dev?: string };
-    target?: { dev?: string };
-    alias?: { name?: string };
-  }[];
-  return disks
-    .filter((d) => d.target?.dev)
-    .map((d) => ({ target: d.target!.dev!, file: d.source?.file ?? d.source?.dev, alias: d.alias?.name }));
 }
 
 // Order-preserving XML tree (fast-xml-parser preserveOrder): each node is { tag: children[], ':@': attrs }.
@@ -154,10 +128,11 @@ export function rewriteDomainXml(
   newName: string,
   newUuid: string,
   diskMap: Record<string, string>,
+  formats: Record<string, string> = {},
 ): { xml: string; droppedTargets: string[] } {
   const tree = new XMLParser(XML_OPTS).parse(xml) as XNode[];
   const domain = elements(tree, 'domain')[0];
-  if (!domain) throw ApplicationFailure.nonRetryable('the backup domain XML has no <domain>', 'CorruptBackup');
+  if (!domain) throw fail.nonRetryable(Failure.CorruptBackup, 'the backup domain XML has no <domain>');
   const dom = kids(domain);
   setText(dom, 'name', newName);
   setText(dom, 'uuid', newUuid, 'name');
@@ -191,7 +166,7 @@ export function rewriteDomainXml(
         a['@_device'] = 'disk';
         const c = kids(n).filter((k) => !['backingStore', 'mirror', 'source', 'driver'].includes(tagOf(k)));
         const oldDriver = elements(kids(n), 'driver')[0];
-        const driverAttrs = { ...(oldDriver ? attrsOf(oldDriver) : {}), '@_name': 'qemu', '@_type': 'qcow2' };
+        const driverAttrs = { ...(oldDriver ? attrsOf(oldDriver) : {}), '@_name': 'qemu', '@_type': formats[target!] ?? 'qcow2' };
         n.disk = [el('driver', driverAttrs), el('source', { '@_file': newPath }), ...c];
       } else if (tag === 'interface') {
         n.interface = kids(n).filter((k) => tagOf(k) !== 'mac');
@@ -199,6 +174,6 @@ export function rewriteDomainXml(
     }
   }
   const missing = Object.keys(diskMap).filter((t) => !mapped.has(t));
-  if (missing.length) throw ApplicationFailure.nonRetryable(`the backup domain XML has no disk ${missing.join(', ')}`, 'DiskMissing');
+  if (missing.length) throw fail.nonRetryable(Failure.DiskMissing, `the backup domain XML has no disk ${missing.join(', ')}`);
   return { xml: new XMLBuilder({ ...XML_OPTS, format: false, suppressEmptyNode: true }).build(tree) as string, droppedTargets };
 }

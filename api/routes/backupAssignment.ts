@@ -15,6 +15,7 @@ import { offeringRoutes } from './offerings';
 import { providerRoutes } from './providers';
 import { repositoryRoutes } from './repositories';
 import { settingRoutes } from './settings';
+import { deleteVmSchedules } from '../../activities/control/schedules';
 
 /**
  * For removeVirtualMachineFromBackupOffering with forced=true: deletes the VM's backups of one account
@@ -143,8 +144,16 @@ export function backupAssignmentRoutes(deps: ApiDeps) {
       if (me.role === 'admin' && q.accountId === undefined) {
         throw badRequest('query.accountId', 'say whose backups forced removal deletes: an account id, or "all"');
       }
-      await deleteAllBackupsOfVm(deps, first.vm.id, scope);
+      // Protected backups are never deleted, forced or not (issue 11).
+      const kept = await pool.query(
+        `SELECT count(*)::int AS n FROM backups WHERE vm_id = $1 AND protected AND status <> 'Expunged' AND ($2::uuid IS NULL OR account_id = $2)`,
+        [first.vm.id, scope],
+      );
+      if (kept.rows[0].n > 0) throw conflict(`vm ${first.vm.name} has ${kept.rows[0].n} protected backup(s): unprotect them first`, 'query.forced');
     }
+    // Off its offering, the VM has no scheduled backups any more (from Temporal and the catalog).
+    await deleteVmSchedules(pool, deps.temporal, first.vm.id);
+    if (first.backups > 0) await deleteAllBackupsOfVm(deps, first.vm.id, scope);
     const out = await inTransaction(pool, async (c) => {
       const { vm, backups } = await check(c);
       if (backups > 0) throw conflict(`vm ${vm.name} has ${backups} backup(s) still: try again once they are deleted`, 'query.forced');

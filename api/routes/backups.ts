@@ -16,7 +16,8 @@ export const BACKUP_COLUMNS = `b.id, b.vm_id AS "vmId", v.name AS "vmName", b.ac
   b.offering_id AS "offeringId", b.repository_id AS "repositoryId", b.provider, b.name, b.description, b.request_id AS "requestId",
   b.status, b.type, b.parent_id AS "parentId", b.chain_id AS "chainId", b.chain_position AS "chainPosition", b.checkpoint,
   b.full_reason AS "fullReason", b.isolated, b.quiesce, b.quiesced, b.freeze_ms AS "freezeMs", b.size_bytes::float8 AS "sizeBytes",
-  b.virtual_size::float8 AS "virtualSize", b.duration_ms AS "durationMs", b.hidden, b.error, b.workflow_id AS "workflowId",
+  b.virtual_size::float8 AS "virtualSize", b.duration_ms AS "durationMs", b.hidden, b.error,
+  b.schedule_id AS "scheduleId", b.protected, b.workflow_id AS "workflowId",
   b.created_at AS "createdAt", b.started_at AS "startedAt", b.finished_at AS "finishedAt",
   b.compression_status AS "compressionStatus", b.uncompressed_size::float8 AS "uncompressedSize", b.compression_error AS "compressionError",
   COALESCE((SELECT json_agg(json_build_object('target', d.target, 'file', d.file, 'sourcePath', d.source_path,
@@ -88,6 +89,9 @@ export function backupRoutes({ pool, temporal }: ApiDeps) {
     const { forced } = parse(DeleteBackupQuery, req, 'query');
     const b = await visibleBackup(pool, req, id);
     if (['Allocated', 'BackingUp'].includes(b.status)) throw conflict(`backup ${id} is still being taken`, 'id');
+    if ((await pool.query(`SELECT protected FROM backups WHERE id=$1`, [id])).rows[0]?.protected) {
+      throw conflict(`backup ${id} is protected: clear the flag first (PATCH /v1/backups/${id} {"protected": false})`, 'id');
+    }
     // A restore reads this backup's chain: neither it nor a backup it depends on may go meanwhile.
     const restoring = await pool.query(
       `SELECT r.id FROM restores r JOIN backups rb ON rb.id = r.backup_id JOIN backups b ON b.id = $1

@@ -205,6 +205,10 @@ export function offeringRoutes({ pool }: ApiDeps) {
       if (vms.rows[0].n > 0) {
         throw conflict(`offering ${name} is assigned to ${vms.rows[0].n} VM(s): remove them from it first (DELETE /v1/vms/{id}/backup-offering)`, 'id');
       }
+      const schedules = await c.query(`SELECT count(*)::int AS n FROM backup_schedules WHERE offering_id = $1`, [id]);
+      if (schedules.rows[0].n > 0) throw conflict(`offering ${name} has ${schedules.rows[0].n} backup schedule(s) behind it: delete them first`, 'id');
+      const sla = await c.query(`SELECT 1 FROM backup_offerings WHERE id = $1 AND sla_schedule IS NOT NULL`, [id]);
+      if (sla.rowCount) throw conflict(`offering ${name} has an SLA schedule: delete it first (DELETE /v1/backup-offerings/${id}/sla-schedule)`, 'id');
       try {
         await c.query(`DELETE FROM backup_offerings WHERE id = $1`, [id]);
       } catch (e) {

@@ -17,10 +17,15 @@ export type CreateBackupRequest = z.infer<typeof CreateBackupSchema>;
 export const BackupWorkflowInputSchema = CreateBackupSchema.extend({
   backupId: z.guid(),
   accountId: z.guid().nullable(),
+  /** Set on runs of a backup schedule: recorded on the backup, and that schedule's retention follows. */
+  scheduleId: z.guid().optional(),
 });
 export type BackupWorkflowInput = z.infer<typeof BackupWorkflowInputSchema>;
+/** How the workflow is started: a schedule's runs carry no backupId, the workflow allocates one per run. */
+export const BackupStartSchema = BackupWorkflowInputSchema.partial({ backupId: true });
+export type BackupStart = z.infer<typeof BackupStartSchema>;
 
-export const BackupStatus = z.enum(['Allocated', 'BackingUp', 'BackedUp', 'Failed', 'Error', 'Expunged']);
+export const BackupStatus = z.enum(['Allocated', 'BackingUp', 'BackedUp', 'Failed', 'Error', 'Expunged', 'Missing']);
 export const BackupType = z.enum(['FULL', 'INCREMENTAL']);
 
 export const ListBackupsQuery = z.object({

@@ -140,6 +140,7 @@ describe('backup framework catalog and API', () => {
         'backup.validation.screenshot.default.wait': 60, 'backup.validation.end.chain.on.fail': true,
         // Backflow's own, beyond CloudStack's list.
         'backup.quiesce.freeze.guard': 60, 'backup.quickrestore.pull.rate.limit': 0,
+        'backup.max.hourly': 8, 'backup.max.daily': 8, 'backup.max.weekly': 8, 'backup.max.monthly': 8,
       };
       expect(Object.keys(byName).sort()).toEqual(Object.keys(defaults).sort());
       for (const [name, value] of Object.entries(defaults)) {
@@ -156,7 +157,8 @@ describe('backup framework catalog and API', () => {
       expect(kw.items.every((x: any) => x.name.startsWith('backup.validation.'))).toBe(true);
       const acct = await ok('GET', '/v1/settings?scope=account&pageSize=500');
       expect(acct.items.map((x: any) => x.name).sort()).toEqual([
-        'backup.chain.size', 'backup.compression.task.enabled', 'backup.validation.boot.default.timeout', 'backup.validation.end.chain.on.fail',
+        'backup.chain.size', 'backup.compression.task.enabled', 'backup.max.daily', 'backup.max.hourly', 'backup.max.monthly', 'backup.max.weekly',
+        'backup.validation.boot.default.timeout', 'backup.validation.end.chain.on.fail',
         'backup.validation.screenshot.default.wait', 'backup.validation.script.default.timeout',
       ]);
     });

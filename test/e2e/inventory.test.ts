@@ -1,4 +1,5 @@
-import { createTestVm, destroyTestVm, TestVm, virsh } from '../helpers/vm';
+import { promises as fs } from 'node:fs';
+import { createTestVm, destroyTestVm, diskPathOf, TestVm, virsh } from '../helpers/vm';
 import { eventually, Stack, startStack } from '../helpers/stack';
 
 /** Issue 2: the stack on real parts, with a real libvirt VM discovered through the API. */
@@ -125,6 +126,28 @@ describe('inventory and tenancy on the real stack', () => {
     expect(wrongKey.body.error.field).toBe('authorization');
 
     expect(await findVm()).toEqual(before);
+  });
+
+  test('a stopped VM whose disk file is missing is recorded (size 0), and every other VM still syncs', async () => {
+    const broken = await createTestVm({ os: false, diskSizeMiB: 32, extraDisks: 1, start: false });
+    try {
+      const gone = diskPathOf(broken, 'vdb');
+      await fs.rm(gone);
+      const r = await sync();
+      expect(r.ok).toBe(true);
+      const vms = (await s.api('GET', `/v1/vms?pageSize=500`)).body.items;
+      expect(vms.find((v: any) => v.id === broken.uuid)).toMatchObject({
+        name: broken.name,
+        state: 'Stopped',
+        disks: [
+          { target: 'vda', path: broken.diskPath, format: 'qcow2', virtualSize: 32 * 1024 * 1024 },
+          { target: 'vdb', path: gone, format: 'qcow2', virtualSize: 0 },
+        ],
+      });
+      expect(vms.find((v: any) => v.id === vm.uuid)).toMatchObject({ name: vm.name, hostId: s.facts.id });
+    } finally {
+      await destroyTestVm(broken);
+    }
   });
 
   test('a host whose worker stops answering is shown as down, and comes back up', async () => {

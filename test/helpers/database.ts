@@ -4,16 +4,16 @@ import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { REPO } from './paths';
 
-const ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://root@127.0.0.1:5432/postgres';
+const DEFAULT_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://root@127.0.0.1:5432/postgres';
 
-/** A fresh database for one test file, migrated with the project's own migrations. */
-export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+/** A fresh database for one test file, migrated with the project's own migrations; on the shared server unless adminUrl names another. */
+export async function createTestDatabase(adminUrl = DEFAULT_ADMIN_URL): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `backflow_test_${randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: ADMIN_URL });
+  const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
-  const url = ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
+  const url = adminUrl.replace(/\/[^/]*$/, `/${name}`);
   await promisify(execFile)('npx', ['--no-install', 'node-pg-migrate', 'up', '-m', 'migrations', '--migration-file-language', 'sql', '-d', 'DATABASE_URL'], {
     cwd: REPO,
     env: { ...process.env, DATABASE_URL: url },
@@ -21,7 +21,7 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
   return {
     url,
     drop: async () => {
-      const c = new Client({ connectionString: ADMIN_URL });
+      const c = new Client({ connectionString: adminUrl });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();

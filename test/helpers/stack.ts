@@ -9,10 +9,12 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createApp } from '../../api/app';
+import { answerClientErrorsAsJson } from '../../api/clientErrors';
+import { apiTemporalClient } from '../../api/temporalClient';
 import { ensureAdminKey } from '../../api/adminKey';
 import { createPool } from '../../common/db';
 import type { HostFacts } from '../../common/schemas/inventory';
-import { SEARCH_ATTRIBUTES } from '../../common/temporal';
+import { SEARCH_ATTRIBUTES, TEMPORAL_SERVER_ARGS } from '../../common/temporal';
 import { hostFacts } from '../../workers/hostFacts';
 import { announceHost, createControlWorker, createHostWorker } from '../../workers/wiring';
 import { createTestDatabase } from './database';
@@ -39,6 +41,9 @@ export interface Stack {
   hostWorkerPid: () => number | undefined;
   /** The host worker process has exited (e.g. killed by BACKFLOW_CRASH_AFTER_ACTIVITY). */
   hostWorkerExited: () => boolean;
+  /** Stops / starts the (in-process) control worker, as a dead or restarted control worker process would. */
+  stopControlWorker: () => Promise<void>;
+  startControlWorker: () => Promise<void>;
   stop: () => Promise<void>;
 }
 
@@ -57,19 +62,35 @@ export interface StackOptions {
   hostWorker?: 'in-process' | 'process';
   /** Environment for the host worker process, e.g. BACKFLOW_CRASH_AFTER_ACTIVITY. */
   hostWorkerEnv?: Record<string, string>;
+  /** Another PostgreSQL server for the test database (its admin URL), e.g. one the test stops and starts. */
+  pgAdminUrl?: string;
+  /** A Temporal server the test runs itself (e.g. to stop it), instead of the environment's own dev server. */
+  temporalAddress?: string;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   quietRuntime();
-  const db = await createTestDatabase();
+  const db = await createTestDatabase(opts.pgAdminUrl);
   const pool = createPool(db.url);
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: SEARCH_ATTRIBUTES, ip: '127.0.0.1' },
-  });
+  const env = opts.temporalAddress
+    ? await TestWorkflowEnvironment.createFromExistingServer({ address: opts.temporalAddress })
+    : await TestWorkflowEnvironment.createLocal({
+        server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: SEARCH_ATTRIBUTES, ip: '127.0.0.1', extraArgs: TEMPORAL_SERVER_ARGS },
+      });
   const namespace = env.namespace ?? 'default';
   const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
-  const control = await createControlWorker({ connection: env.nativeConnection, namespace, pool, temporal: env.client, workflowBundle });
-  const controlRun = control.run();
+  let control: Worker | undefined;
+  let controlRun: Promise<void> | undefined;
+  const startControlWorker = async () => {
+    control = await createControlWorker({ connection: env.nativeConnection, namespace, pool, temporal: env.client, workflowBundle });
+    controlRun = control.run();
+  };
+  const stopControlWorker = async () => {
+    if (control && control.getState() === 'RUNNING') control.shutdown();
+    await controlRun;
+    control = undefined;
+  };
+  await startControlWorker();
 
   // A per-run host name keeps each test file's inventory workflow and queue its own.
   const facts = hostFacts({ ...process.env, BACKFLOW_HOST_NAME: `testhost-${randomBytes(3).toString('hex')}` });
@@ -115,8 +136,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
   const adminKey = 'bf_test_admin_' + randomBytes(12).toString('hex');
   await ensureAdminKey(pool, adminKey);
+  // The API's own Temporal client (deadlines, short retries), as api/server.ts makes it.
+  const apiTemporal = apiTemporalClient(env.address, namespace);
   const server: Server = await new Promise((resolve) => {
-    const s = createApp({ pool, temporal: env.client }).listen(0, '127.0.0.1', () => resolve(s));
+    const s = createApp({ pool, temporal: apiTemporal }).listen(0, '127.0.0.1', () => resolve(s));
+    answerClientErrorsAsJson(s);
   });
   const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
@@ -136,15 +160,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     killHostWorker,
     hostWorkerPid: () => child?.pid,
     hostWorkerExited: () => !child || child.exitCode !== null || child.signalCode !== null,
+    stopControlWorker,
+    startControlWorker,
     restartHostWorker: async (extraEnv?: Record<string, string>) => {
       await stopHostWorker();
       await startHost(extraEnv);
     },
     stop: async () => {
       await new Promise((r) => server.close(r));
+      await apiTemporal.connection.close();
       await stopHostWorker();
-      control.shutdown();
-      await controlRun;
+      await stopControlWorker();
       await env.teardown();
       await pool.end();
       await db.drop();

@@ -44,6 +44,7 @@ describe('createBackupWorkflow: quiesce and failure paths', () => {
       markBackingUp: record('markBackingUp'),
       markBackedUp: record('markBackedUp'),
       markBackupFailed: async (i: { cleanedUp: boolean; error: string }) => void calls.push(`markBackupFailed:${i.cleanedUp}`),
+      retentionDue: record('retentionDue', false),
     };
     const host = {
       mountRepository: record('mountRepository', { path: '/repo' }),

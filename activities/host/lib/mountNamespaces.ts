@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
+import { fail, Failure } from '../../../common/failures';
 import { run } from '../exec';
 import { readMounts } from '../mount';
 
@@ -79,13 +79,13 @@ export async function assertVisibleToQemu(input: { domain: string; dir: string }
     seen = null;
   }
   if (seen && seen.dev === host.dev && seen.ino === host.ino) return;
-  throw ApplicationFailure.nonRetryable(
+  throw fail.nonRetryable(
+    Failure.RepositoryNotVisibleToVm,
     `the backup folder ${input.dir} is not visible to the QEMU process (pid ${pid}) of VM ${input.domain}: ` +
       `its file system was mounted after the VM started, and libvirt runs each QEMU in its own mount namespace, ` +
       `which does not receive later mounts because the mount holding ${input.dir} is not shared on this host. ` +
       `Fix: mount repositories inside a repository root (BACKFLOW_REPOSITORY_ROOTS), which the host worker makes a shared mount ` +
       `at start, and restart this VM once so its QEMU starts after that; or mount the repository before starting the VM; ` +
       `or set namespaces = [] in /etc/libvirt/qemu.conf and restart libvirtd and the VM.`,
-    'RepositoryNotVisibleToVm',
   );
 }

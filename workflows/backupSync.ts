@@ -1,0 +1,54 @@
+import { allHandlersFinished, condition, continueAsNew, defineQuery, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
+import { catalog, onHost } from './activities';
+import { errorText } from './errors';
+
+export interface SyncRound { at: number; marked: string[]; orphans: number; usageRows: number; errors: string[] }
+/** Run a round now and answer with it (the API's "sync now"). */
+export const backupSyncNow = defineUpdate<SyncRound>('backupSyncNow');
+export const lastBackupSync = defineQuery<SyncRound | undefined>('lastBackupSync');
+export const backupSyncWorkflowId = (zoneName: string) => `backup-sync-${zoneName}`;
+
+/**
+ * The background sync task of one zone, every backup.framework.sync.interval seconds (read each
+ * round): each repository is scanned from a host of the zone, broken backups are marked Missing,
+ * unknown folders are reported, and a usage row per VM is recorded.
+ */
+export async function backupSyncWorkflow(input: { zoneId: string }): Promise<void> {
+  let requested = 0;
+  let done = 0;
+  let last: SyncRound | undefined;
+  setHandler(backupSyncNow, async () => {
+    const ticket = ++requested;
+    await condition(() => done >= ticket);
+    return last!;
+  });
+  setHandler(lastBackupSync, () => last);
+
+  while (!workflowInfo().continueAsNewSuggested && workflowInfo().historyLength < 10_000) {
+    const ticket = requested;
+    const round: SyncRound = { at: Date.now(), marked: [], orphans: 0, usageRows: 0, errors: [] };
+    const plan = await catalog.planSync({ zoneId: input.zoneId });
+    const bytes: Record<string, number> = {};
+    for (const t of plan.targets) {
+      try {
+        const host = onHost(t.hostTaskQueue, { scheduleToStart: '1 minute', startToClose: '30 minutes', heartbeat: '2 minutes', attempts: 2 });
+        const { path: repoPath } = await host.mountRepository(t.repository);
+        const scan = await host.scanRepository({ repoPath, expected: t.expected, knownBackupIds: t.knownBackupIds, knownVmIds: t.knownVmIds });
+        const applied = await catalog.applySync({ repositoryId: t.repository.id, scan });
+        round.marked.push(...applied.marked);
+        round.orphans += applied.orphans;
+        Object.assign(bytes, scan.bytes);
+      } catch (err) {
+        // One repository out of reach does not stop the others, nor the next round.
+        round.errors.push(`repository ${t.name}: ${errorText(err)}`);
+      }
+    }
+    round.usageRows = (await catalog.recordUsage({ zoneId: input.zoneId, bytes })).rows;
+    last = round;
+    done = ticket;
+    const interval = await catalog.syncIntervalSeconds();
+    await condition(() => requested > done, `${interval} seconds`);
+  }
+  await condition(allHandlersFinished);
+  await continueAsNew<typeof backupSyncWorkflow>(input);
+}
