@@ -6,13 +6,18 @@ import { rejectNul } from './rejectNul';
 import { healthRoutes } from './routes/health';
 import { accountRoutes } from './routes/accounts';
 import { backupRoutes } from './routes/backups';
-import { frameworkRoutes } from './routes/backupAssignment';
+import { settingRoutes } from './routes/settings';
+import { providerRoutes } from './routes/providers';
+import { repositoryRoutes } from './routes/repositories';
+import { offeringRoutes } from './routes/offerings';
+import { backupAssignmentRoutes } from './routes/backupAssignment';
 import { restoreRoutes } from './routes/restores';
 import { serviceJobRoutes } from './routes/serviceJobs';
 import { hostRoutes } from './routes/hosts';
 import { vmRoutes } from './routes/vms';
 import { zoneRoutes } from './routes/zones';
 import { scheduleRoutes } from './routes/schedules';
+import { syncRoutes } from './routes/sync';
 
 /** The API: validates input, reads the catalog, starts/queries/signals workflows. */
 export function createApp(deps: ApiDeps) {
@@ -24,7 +29,12 @@ export function createApp(deps: ApiDeps) {
   app.use(healthRoutes(deps));
   const v1 = express.Router();
   v1.use(authenticate(deps.pool));
-  for (const routes of [accountRoutes, zoneRoutes, hostRoutes, vmRoutes, frameworkRoutes, backupRoutes, restoreRoutes, scheduleRoutes, serviceJobRoutes]) v1.use(routes(deps));
+  const routers = [
+    accountRoutes, zoneRoutes, hostRoutes, vmRoutes,
+    settingRoutes, providerRoutes, repositoryRoutes, offeringRoutes, backupAssignmentRoutes,
+    backupRoutes, restoreRoutes, scheduleRoutes, syncRoutes, serviceJobRoutes,
+  ];
+  for (const routes of routers) v1.use(routes(deps));
   app.use('/v1', v1);
   app.use(notFoundRoute);
   app.use(errorHandler);

@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { Caller } from './auth';
 import { badRequest, conflict, forbidden, HttpError, notFound } from './errors';
 import { resolveSettings, type ProviderName } from '../common/settings';
+import type { RepositoryTypeName } from '../common/schemas/repositories';
 
 type Db = Pool | PoolClient;
 
@@ -35,7 +36,7 @@ export interface BackupRepository {
   name: string;
   zoneId: string;
   zone: string;
-  type: 'nfs' | 'cifs' | 'cephfs' | 'local';
+  type: RepositoryTypeName;
   address: string;
   mountOptions: string;
   capacityBytes: number | null;

@@ -16,7 +16,9 @@ export const Failure = {
   NotRestorable: 'NotRestorable',
   /** Deleting the backup would orphan a backup that backs onto it; forced=true merges it first. */
   HasDependents: 'HasDependents',
-  /** The backup record is not in the state this step expects (e.g. BackingUp); raised untyped today. */
+  /** The VM is no longer the calling account's (it changed owner after the API checked). */
+  Forbidden: 'Forbidden',
+  /** The backup record is not in the state this step expects (e.g. BackingUp). */
   WrongState: 'WrongState',
 
   // Waiting for a turn (retryable: the step is tried again until the turn comes)
@@ -102,7 +104,7 @@ export const Failure = {
   // A whole operation (raised by its workflow, with the cause in the message)
   BackupFailed: 'BackupFailed',
   RestoreFailed: 'RestoreFailed',
-  /** The inventory sync returned nothing; raised untyped today. */
+  /** The inventory sync returned nothing. */
   NoSyncResult: 'NoSyncResult',
 } as const;
 

@@ -102,17 +102,23 @@ export const preRestorePath = (targetPath: string, restoreId: string) => `${abso
 
 // --- New volumes -------------------------------------------------------------------------------
 
-/** A new volume in a VM's storage folder: `<dir>/<name>[-<suffix>]-<target>.qcow2`. */
-export function volumePath(input: { dir: string; name: string; target: string; suffix?: string }): string {
+/**
+ * A new volume in a VM's storage folder: `<dir>/<name>[-<suffix>]-<target>.<qcow2|raw>`, named for the
+ * format it is written in (a raw disk restores as raw; anything else as qcow2).
+ */
+export function volumePath(input: { dir: string; name: string; target: string; suffix?: string; format?: string }): string {
   const base = input.suffix ? `${input.name}-${input.suffix}-${input.target}` : `${input.name}-${input.target}`;
   if (base.includes('/') || base.startsWith('.')) throw fail.nonRetryable(Failure.BadRequest, `bad volume name ${base}`);
-  return joinPath(input.dir, `${base}.qcow2`);
+  return joinPath(input.dir, `${base}.${restoredFormat(input.format)}`);
 }
 
+/** The format a restored copy of a disk is written in: raw stays raw, everything else becomes qcow2. */
+export const restoredFormat = (sourceFormat?: string | null): 'raw' | 'qcow2' => (sourceFormat === 'raw' ? 'raw' : 'qcow2');
+
 /** restoreVolumeFromBackupAndAttachToVM: beside the VM's first disk, named after the VM and the restore. */
-export const restoredVolumePath = (input: { diskPath: string; vmName: string; restoreId: string; target: string }) =>
-  volumePath({ dir: dirName(input.diskPath), name: input.vmName, suffix: `restored-${input.restoreId.slice(0, 8)}`, target: input.target });
+export const restoredVolumePath = (input: { diskPath: string; vmName: string; restoreId: string; target: string; format?: string }) =>
+  volumePath({ dir: dirName(input.diskPath), name: input.vmName, suffix: `restored-${input.restoreId.slice(0, 8)}`, target: input.target, format: input.format });
 
 /** createVMFromBackup: each disk beside the source VM's disk it was backed up from, named after the new VM. */
-export const newVmDiskPath = (input: { sourcePath: string; vmName: string; target: string }) =>
-  volumePath({ dir: dirName(input.sourcePath), name: input.vmName, target: input.target });
+export const newVmDiskPath = (input: { sourcePath: string; vmName: string; target: string; format?: string }) =>
+  volumePath({ dir: dirName(input.sourcePath), name: input.vmName, target: input.target, format: input.format });

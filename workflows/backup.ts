@@ -1,8 +1,10 @@
-import { ApplicationFailure, CancellationScope, defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
 import { carriesBitmap } from '../common/diskFormats';
+import { fail, Failure } from '../common/failures';
 import type { BackupPlan, BackupStart, BackupWorkflowInput, ChainDecision, DiskBackupPlan } from '../common/schemas/backups';
-import { catalog, onHost } from './activities';
+import { catalog, onHost, type HostSteps } from './activities';
 import { copyRunningVm, copyStoppedVm } from './backupCopy';
+import { Compensations } from './compensations';
 import { errorText } from './errors';
 import { withVmLocks } from './vmLock';
 import { scheduledRun, startRetention } from './retention';
@@ -35,12 +37,18 @@ export async function createBackupWorkflow(start: BackupStart): Promise<BackupRe
 }
 
 async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress: BackupProgress): Promise<BackupResult> {
-  const host = onHost(plan.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '10 minutes' });
-  let repoPath: string | undefined;
-  let committed = false;
+  const host = onHost(plan.hostTaskQueue, 'hostQuick');
+  const undo = new Compensations();
   try {
     progress.phase = 'preparing';
-    repoPath = (await host.mountRepository(plan.repository!)).path;
+    const repoPath = (await host.mountRepository(plan.repository!)).path;
+    const where = { repoPath, vmUuid: plan.vm.id, backupId: input.backupId };
+    undo.add(async () => {
+      // A libvirt job still writing into the folder must stop before the folder goes.
+      await host.abortLiveBackup({ domain: plan.vm.id });
+      // A folder that is not recorded as BackedUp must not stay where it could be taken for a good backup.
+      await host.discardBackupDir(where);
+    });
     const dom = await host.describeVm({ uuid: plan.vm.id });
     const chain = await decideChain(plan, input, host, dom);
     const disks = planDisks(dom.disks, chain);
@@ -58,7 +66,7 @@ async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress
     });
 
     progress.phase = 'copying';
-    const copyHost = onHost(plan.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '8 hours', heartbeat: '1 minute' });
+    const copyHost = onHost(plan.hostTaskQueue, 'hostLongCopy');
     const copy = { host: copyHost, backupId: input.backupId, dom, disks, dir, chain, checkpoint, quiesce: input.quiesce, freezeGuardSeconds: plan.freezeGuardSeconds };
     const q = running ? await copyRunningVm(copy) : await copyStoppedVm(copy);
 
@@ -67,7 +75,8 @@ async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress
       repoPath, vmUuid: dom.uuid, backupId: input.backupId,
       disks: disks.map((d) => ({ target: d.target, parentBackupId: d.incremental ? chain.parent?.id : undefined })),
     });
-    committed = true;
+    // Committed but not recorded as BackedUp: its files go too.
+    undo.add(() => host.deleteBackupFiles(where));
     await catalog.markBackedUp({
       backupId: input.backupId, quiesced: q.quiesced, freezeMs: q.freezeMs,
       disks: files.map((f) => {
@@ -85,22 +94,10 @@ async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress
   } catch (err) {
     progress.phase = 'failed';
     progress.error = errorText(err);
-    await CancellationScope.nonCancellable(async () => {
-      let cleanedUp = true;
-      if (repoPath) {
-        try {
-          // A libvirt job still writing into the folder must stop before the folder goes.
-          await host.abortLiveBackup({ domain: plan.vm.id });
-          // A folder that is not recorded as BackedUp must not stay where it could be taken for a good backup.
-          await host.discardBackupDir({ repoPath, vmUuid: plan.vm.id, backupId: input.backupId });
-          if (committed) await host.deleteBackupFiles({ repoPath, vmUuid: plan.vm.id, backupId: input.backupId });
-        } catch {
-          cleanedUp = false;
-        }
-      }
-      await catalog.markBackupFailed({ backupId: input.backupId, error: progress.error!, cleanedUp });
-    });
-    throw ApplicationFailure.nonRetryable(`backup ${input.backupId} of ${plan.vm.name} failed: ${progress.error}`, 'BackupFailed');
+    // Error instead of Failed when the cleanup failed too: an operator should look.
+    const cleanedUp = await undo.run().then(() => true, () => false);
+    await CancellationScope.nonCancellable(() => catalog.markBackupFailed({ backupId: input.backupId, error: progress.error!, cleanedUp }));
+    throw fail.nonRetryable(Failure.BackupFailed, `backup ${input.backupId} of ${plan.vm.name} failed: ${progress.error}`);
   }
 }
 
@@ -118,7 +115,7 @@ function planDisks(disks: { target: string; path: string; format: string }[], ch
 async function decideChain(
   plan: BackupPlan,
   input: BackupWorkflowInput,
-  host: ReturnType<typeof onHost>,
+  host: HostSteps,
   dom: { uuid: string; disks: { target: string; path: string; format: string }[] },
 ): Promise<ChainDecision> {
   const withBitmaps = dom.disks.filter((d) => carriesBitmap(d.format));

@@ -1,13 +1,12 @@
-import { ApplicationFailure, CancellationScope } from '@temporalio/workflow';
+import { CancellationScope } from '@temporalio/workflow';
 import { carriesBitmap } from '../common/diskFormats';
+import { fail, Failure } from '../common/failures';
 import type { ChainDecision, DiskBackupPlan } from '../common/schemas/backups';
 import type { DomainInfo } from '../common/schemas/inventory';
-import { onHost } from './activities';
-
-type Host = ReturnType<typeof onHost>;
+import type { HostSteps } from './activities';
 
 export interface CopyInput {
-  host: Host;
+  host: HostSteps;
   backupId: string;
   dom: DomainInfo;
   /** Per disk: incremental, or copied in full (a disk that cannot carry a dirty bitmap). */
@@ -52,7 +51,7 @@ export async function copyRunningVm(c: CopyInput): Promise<{ quiesced: boolean; 
     if (byGuard) {
       // The guard thawed the guest before the job started (the worker was interrupted): not quiesced.
       await CancellationScope.nonCancellable(() => c.host.abortLiveBackup({ domain: c.dom.uuid }));
-      throw ApplicationFailure.nonRetryable('the guest was thawed by the freeze guard before the backup job started, so it would not be quiesced', 'NotQuiesced');
+      throw fail.nonRetryable(Failure.NotQuiesced, 'the guest was thawed by the freeze guard before the backup job started, so it would not be quiesced');
     }
     quiesced = true;
   }

@@ -31,7 +31,7 @@ export async function backupSyncWorkflow(input: { zoneId: string }): Promise<voi
     const bytes: Record<string, number> = {};
     for (const t of plan.targets) {
       try {
-        const host = onHost(t.hostTaskQueue, { scheduleToStart: '1 minute', startToClose: '30 minutes', heartbeat: '2 minutes', attempts: 2 });
+        const host = onHost(t.hostTaskQueue, 'hostScan');
         const { path: repoPath } = await host.mountRepository(t.repository);
         const scan = await host.scanRepository({ repoPath, expected: t.expected, knownBackupIds: t.knownBackupIds, knownVmIds: t.knownVmIds });
         const applied = await catalog.applySync({ repositoryId: t.repository.id, scan });

@@ -5,7 +5,8 @@ import type { ControlActivities } from '../activities/control';
 import { Failure } from '../common/failures';
 import type { CompressionPlan } from '../common/schemas/serviceJobs';
 import { SA } from '../common/temporal';
-import { catalog, onHost } from './activities';
+import type * as HostActivities from '../activities/host';
+import { catalog, onHost, presets } from './activities';
 import { errorText } from './errors';
 import { withSlots } from './slots';
 import { withVmLocks } from './vmLock';
@@ -73,10 +74,12 @@ export async function compressBackupWorkflow(input: { backupId: string }): Promi
 
 /** Phase 1, one attempt: a slot, then the host writes, checks and compares the compressed copies. */
 async function compressOnce(plan: CompressionPlan, workflowId: string, progress: CompressionProgress): Promise<string> {
-  const host = onHost(plan.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '10 minutes' });
-  // One try per attempt; the host kills qemu-img at the job's deadline, the timeouts here are the backstop.
-  const long = onHost(plan.hostTaskQueue, {
-    scheduleToStart: '10 minutes', startToClose: `${plan.settings.timeoutSeconds + 120} seconds`, heartbeat: '1 minute', attempts: 1,
+  const host = onHost(plan.hostTaskQueue, 'hostQuick');
+  // One try per attempt, as long as the job's timeout (a setting, so not a preset): the host kills
+  // qemu-img at the job's deadline, this startToClose is the backstop.
+  const long = proxyActivities<typeof HostActivities>({
+    taskQueue: plan.hostTaskQueue, ...presets.hostLongCopy,
+    startToCloseTimeout: `${plan.settings.timeoutSeconds + 120} seconds`, retry: { maximumAttempts: 1 },
   });
   const s = plan.settings;
   let repoPath: string | undefined;
@@ -116,7 +119,7 @@ async function compressOnce(plan: CompressionPlan, workflowId: string, progress:
 
 /** Phase 2: the copies replace the originals once no restore reads the chain; the catalog records the sizes. */
 async function finalize(plan: CompressionPlan, repoPath: string, workflowId: string): Promise<void> {
-  const host = onHost(plan.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '10 minutes' });
+  const host = onHost(plan.hostTaskQueue, 'hostQuick');
   const files = { repoPath, vmUuid: plan.vm.id, backupId: plan.backupId, targets: plan.targets };
   await gate.awaitNoRestoreReading({ backupId: plan.backupId, workflowId });
   await withVmLocks([plan.vm.id], 'compress finalize', async () => {

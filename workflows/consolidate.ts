@@ -1,4 +1,5 @@
-import { ApplicationFailure, sleep } from '@temporalio/workflow';
+import { sleep } from '@temporalio/workflow';
+import { fail, Failure, isFailure } from '../common/failures';
 import { errorText } from './errors';
 import type { Host } from './restoreCommon';
 
@@ -21,22 +22,13 @@ export async function consolidateDisks(
         await long.pullDisk({ domain, target: d.target, bandwidthMiB });
         pulledLive = true;
       } catch (err) {
-        if (!isDomainStopped(err)) throw err;
+        if (!isFailure(err, Failure.DomainNotRunning)) throw err;
       }
     }
     if (!pulledLive) await long.consolidateOffline({ path: d.path });
     const chain = await host.backingChain({ path: d.path });
-    if (chain.length) throw ApplicationFailure.retryable(`disk ${d.target} still has backing files: ${chain.join(', ')}`, 'NotConsolidated');
+    if (chain.length) throw fail.retryable(Failure.NotConsolidated, `disk ${d.target} still has backing files: ${chain.join(', ')}`);
   }
-}
-
-function isDomainStopped(err: unknown): boolean {
-  let e: unknown = err;
-  while (e instanceof Error) {
-    if ((e as { type?: string }).type === 'DomainNotRunning') return true;
-    e = e.cause;
-  }
-  return false;
 }
 
 /**

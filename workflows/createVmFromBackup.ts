@@ -1,6 +1,8 @@
-import { ApplicationFailure, CancellationScope, condition, defineUpdate, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, defineUpdate, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+import { fail, Failure } from '../common/failures';
 import type { NewVmClaim, RestorePlan, RestoreWorkflowInput } from '../common/schemas/restores';
 import { catalog, onHost } from './activities';
+import { Compensations } from './compensations';
 import { errorText } from './errors';
 import { refreshVm, RestoreProgress, restoreHosts, restoreProgress, RestoreResult } from './restoreCommon';
 import { withVmLocks } from './vmLock';
@@ -30,8 +32,9 @@ export async function createVmFromBackupWorkflow(input: RestoreWorkflowInput): P
     claim = { claimed: true };
     return { restoreId: input.restoreId, status: 'Succeeded' };
   }
-  const claimer = onHost(planned.hostTaskQueue, { scheduleToStart: '30 seconds', startToClose: '1 minute' });
-  claim = await claimer.claimNewVolumes({ vmName: name, paths: planned.files.map((f) => f.path), restoreId: input.restoreId });
+  const claimer = onHost(planned.hostTaskQueue, 'hostClaim');
+  const paths = planned.files.map((f) => f.path);
+  claim = await claimer.claimNewVolumes({ vmName: name, paths, restoreId: input.restoreId });
   if (!claim.claimed) {
     // Give the API's update its answer before the workflow closes.
     await condition(() => answered, '1 minute');
@@ -42,7 +45,7 @@ export async function createVmFromBackupWorkflow(input: RestoreWorkflowInput): P
   try {
     plan = await catalog.planRestore({ ...input, workflowId: workflowInfo().workflowId });
   } catch (err) {
-    await CancellationScope.nonCancellable(() => claimer.releaseNewVolumes({ paths: planned.files.map((f) => f.path), restoreId: input.restoreId }));
+    await CancellationScope.nonCancellable(() => claimer.releaseNewVolumes({ paths, restoreId: input.restoreId }));
     throw err;
   }
   const { host, long } = restoreHosts(plan);
@@ -50,23 +53,29 @@ export async function createVmFromBackupWorkflow(input: RestoreWorkflowInput): P
   const files = planned.files.map((f) => ({ ...f, file: plan.disks.find((x) => x.target === f.target)?.file ?? '' }));
 
   return withVmLocks([plan.sourceVm.id], 'create VM from backup', async () => {
+    const undo = new Compensations();
+    // Every path was claimed by this restore: its files, and only its, go again unless the VM gets defined.
+    undo.add(() => host.releaseNewVolumes({ paths, restoreId: input.restoreId }));
     let defined = false;
     try {
       progress.phase = 'preparing';
       const { path: repoPath } = await host.mountRepository(plan.repository);
       const xml = await host.readBackupDomainXml({ repoPath, vmUuid: plan.backup.vmId, backupId: plan.backup.id });
       const missing = files.find((f) => !f.file);
-      if (missing) throw ApplicationFailure.nonRetryable(`backup ${plan.backup.id} has no disk ${missing.target}`, 'DiskMissing');
+      if (missing) throw fail.nonRetryable(Failure.DiskMissing, `backup ${plan.backup.id} has no disk ${missing.target}`);
       progress.phase = 'copying';
       for (const f of files) {
         progress.disk = f.target;
-        const { tmpPath } = await long.flattenBackupDisk({ repoPath, file: f.file, targetPath: f.path, restoreId: input.restoreId });
+        const { tmpPath } = await long.flattenBackupDisk({ repoPath, file: f.file, targetPath: f.path, restoreId: input.restoreId, format: f.format });
         await host.placeNewVolume({ tmpPath, targetPath: f.path, restoreId: input.restoreId });
       }
       progress.phase = 'defining';
       const diskMap = Object.fromEntries(files.map((f) => [f.target, f.path]));
-      await host.defineVmFromBackup({ xml, newName: name, newUuid, diskMap });
+      const formats = Object.fromEntries(files.map((f) => [f.target, f.format]));
+      await host.defineVmFromBackup({ xml, newName: name, newUuid, diskMap, formats });
       defined = true;
+      // Defined: the files are the new VM's disks now, and stay whatever happens next.
+      undo.keepAll();
       const domain = await host.describeVm({ uuid: newUuid });
       await catalog.recordDomain({ hostId: plan.targetVm.hostId, domain, accountId: plan.backup.accountId });
       await catalog.finishRestore({ restoreId: input.restoreId, bytes: plan.disks.reduce((s, d) => s + d.virtualSize, 0), targetVmId: newUuid });
@@ -75,12 +84,9 @@ export async function createVmFromBackupWorkflow(input: RestoreWorkflowInput): P
     } catch (err) {
       progress.phase = 'failed';
       progress.error = errorText(err);
-      await CancellationScope.nonCancellable(async () => {
-        // Every path was claimed by this restore: its files, and only its, go.
-        if (!defined) await host.releaseNewVolumes({ paths: files.map((f) => f.path), restoreId: input.restoreId });
-        await catalog.failRestore({ restoreId: input.restoreId, error: progress.error! });
-      });
-      throw ApplicationFailure.nonRetryable(`creating VM ${name} from backup ${plan.backup.id} failed: ${progress.error}`, 'RestoreFailed');
+      await undo.run();
+      await CancellationScope.nonCancellable(() => catalog.failRestore({ restoreId: input.restoreId, error: progress.error! }));
+      throw fail.nonRetryable(Failure.RestoreFailed, `creating VM ${name} from backup ${plan.backup.id} failed: ${progress.error}`);
     } finally {
       if (defined) await refreshVm(host, plan.targetVm.hostId, newUuid, plan.backup.accountId);
     }

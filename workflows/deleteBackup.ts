@@ -12,7 +12,7 @@ export async function deleteBackupWorkflow(input: { backupId: string; forced: bo
     // Planned again under the lock: a backup may have finished meanwhile.
     const p = await catalog.planBackupDeletion(input);
     if (p.provider !== 'dummy' && p.repository) {
-      const host = onHost(p.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '4 hours', heartbeat: '1 minute' });
+      const host = onHost(p.hostTaskQueue, 'hostMerge');
       const { path: repoPath } = await host.mountRepository(p.repository);
       if (p.childId) {
         await host.mergeIntoChild({

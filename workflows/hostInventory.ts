@@ -1,4 +1,5 @@
-import { allHandlersFinished, ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
+import { fail, Failure } from '../common/failures';
 import type { HostFacts } from '../common/schemas/inventory';
 import { catalog, onHost } from './activities';
 
@@ -27,7 +28,7 @@ export async function hostInventoryWorkflow(input: InventoryInput): Promise<void
   setHandler(syncNow, async () => {
     const ticket = ++requested;
     await condition(() => done >= ticket);
-    if (!last) throw ApplicationFailure.nonRetryable('no sync result');
+    if (!last) throw fail.nonRetryable(Failure.NoSyncResult, 'no sync result');
     return last;
   });
   setHandler(lastSync, () => last);
@@ -41,7 +42,7 @@ export async function hostInventoryWorkflow(input: InventoryInput): Promise<void
       registered = true;
     }
     // One attempt per round: a host that does not answer within the schedule-to-start window is Down.
-    const host = onHost(facts.taskQueue, { scheduleToStart: '30 seconds', startToClose: '2 minutes', attempts: 1 });
+    const host = onHost(facts.taskQueue, 'hostProbe');
     try {
       const domains = await host.collectInventory();
       const saved = await catalog.saveInventory({ hostId: facts.id, domains });

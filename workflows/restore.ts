@@ -1,6 +1,8 @@
-import { ApplicationFailure, CancellationScope, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, setHandler, workflowInfo } from '@temporalio/workflow';
+import { fail, Failure } from '../common/failures';
 import type { RestorePlan, RestoreWorkflowInput } from '../common/schemas/restores';
 import { catalog } from './activities';
+import { Compensations } from './compensations';
 import { consolidateDisks, consolidateUntilDone } from './consolidate';
 import { errorText } from './errors';
 import { Host, refreshVm, RestoreProgress, restoreHosts, restoreProgress, RestoreResult } from './restoreCommon';
@@ -24,8 +26,7 @@ export async function restoreBackupWorkflow(input: RestoreWorkflowInput): Promis
 async function restoreInPlace(plan: RestorePlan, input: RestoreWorkflowInput, progress: RestoreProgress): Promise<RestoreResult> {
   const { host, long } = restoreHosts(plan);
   const vmId = plan.targetVm.id;
-  let targets: RestoreTarget[] = [];
-  const vmState = { started: false };
+  const undo = new Compensations();
   await catalog.setVmState({ vmId, state: 'Restoring' });
   try {
     progress.phase = 'preparing';
@@ -34,16 +35,16 @@ async function restoreInPlace(plan: RestorePlan, input: RestoreWorkflowInput, pr
     await host.ensureDomainDefined({ uuid: vmId, xml });
     const dom = await host.describeVm({ uuid: vmId });
     if (dom.state !== 'shut off') {
-      throw ApplicationFailure.nonRetryable(`VM ${dom.name} is ${dom.state}: stop it before restoring in place`, 'VmRunning');
+      throw fail.nonRetryable(Failure.VmRunning, `VM ${dom.name} is ${dom.state}: stop it before restoring in place`);
     }
-    targets = plan.disks.map((d) => {
+    const targets = plan.disks.map((d): RestoreTarget => {
       const disk = dom.disks.find((x) => x.target === d.target);
-      if (!disk) throw ApplicationFailure.nonRetryable(`VM ${dom.name} has no disk ${d.target} any more`, 'DiskMissing');
+      if (!disk) throw fail.nonRetryable(Failure.DiskMissing, `VM ${dom.name} has no disk ${d.target} any more`);
       return { target: d.target, file: d.file, path: disk.path, format: disk.format };
     });
 
-    if (input.quick) await quickRestore(plan, host, long, repoPath, targets, progress, vmState);
-    else await plainRestore(plan, host, long, repoPath, targets, progress);
+    if (input.quick) await quickRestore(plan, host, long, repoPath, targets, progress, undo);
+    else await plainRestore(plan, host, long, repoPath, targets, progress, undo);
 
     // The restored disks carry none of the old dirty bitmaps: the next backup starts a new chain.
     await host.pruneCheckpoints({ domain: vmId, keep: [], metadataOnly: true });
@@ -54,16 +55,9 @@ async function restoreInPlace(plan: RestorePlan, input: RestoreWorkflowInput, pr
   } catch (err) {
     progress.phase = 'failed';
     progress.error = errorText(err);
-    await CancellationScope.nonCancellable(async () => {
-      // Before the VM ran from the backup, the old disks go back untouched; after, they stay replaced.
-      if (targets.length && !vmState.started) {
-        const targetPaths = targets.map((t) => t.path);
-        if (input.quick) for (const t of targetPaths) await host.abortQuickRestoreDisk({ targetPath: t, restoreId: input.restoreId });
-        else await host.abortRestore({ targetPaths, restoreId: input.restoreId });
-      }
-      await catalog.failRestore({ restoreId: input.restoreId, error: progress.error! });
-    });
-    throw ApplicationFailure.nonRetryable(`restore of backup ${plan.backup.id} failed: ${progress.error}`, 'RestoreFailed');
+    await undo.run();
+    await CancellationScope.nonCancellable(() => catalog.failRestore({ restoreId: input.restoreId, error: progress.error! }));
+    throw fail.nonRetryable(Failure.RestoreFailed, `restore of backup ${plan.backup.id} failed: ${progress.error}`);
   } finally {
     await refreshVm(host, plan.targetVm.hostId, vmId, null);
   }
@@ -73,9 +67,11 @@ async function restoreInPlace(plan: RestorePlan, input: RestoreWorkflowInput, pr
 interface RestoreTarget { target: string; file: string; path: string; format: string }
 
 async function plainRestore(
-  plan: RestorePlan, host: Host, long: Host, repoPath: string, targets: RestoreTarget[], progress: RestoreProgress,
+  plan: RestorePlan, host: Host, long: Host, repoPath: string, targets: RestoreTarget[], progress: RestoreProgress, undo: Compensations,
 ) {
   progress.phase = 'copying';
+  // Until every volume is swapped and the restore finished, the old disks can go back untouched.
+  undo.add(() => host.abortRestore({ targetPaths: targets.map((t) => t.path), restoreId: plan.restoreId }));
   const tmpPaths: string[] = [];
   for (const t of targets) {
     progress.disk = t.target;
@@ -87,15 +83,17 @@ async function plainRestore(
   await host.finishRestore({ targetPaths: targets.map((t) => t.path), restoreId: plan.restoreId });
 }
 
-/** vmState.started turns true once the VM runs from the backup: from then on there is no going back. */
+/** Once the VM runs from the backup there is no going back: its old disks stay replaced. */
 async function quickRestore(
-  plan: RestorePlan, host: Host, long: Host, repoPath: string, targets: RestoreTarget[],
-  progress: RestoreProgress, vmState: { started: boolean },
+  plan: RestorePlan, host: Host, long: Host, repoPath: string, targets: RestoreTarget[], progress: RestoreProgress, undo: Compensations,
 ): Promise<void> {
   progress.phase = 'overlaying';
+  undo.add(async () => {
+    for (const t of targets) await host.abortQuickRestoreDisk({ targetPath: t.path, restoreId: plan.restoreId });
+  });
   for (const t of targets) await host.prepareQuickRestoreDisk({ repoPath, file: t.file, targetPath: t.path, restoreId: plan.restoreId, format: t.format });
   await host.startDomain({ domain: plan.targetVm.id });
-  vmState.started = true;
+  undo.keepAll();
   progress.phase = 'consolidating';
   await catalog.setRestorePhase({ restoreId: plan.restoreId, phase: 'consolidating', status: 'Consolidating', vmRunning: true });
   await catalog.setVmState({ vmId: plan.targetVm.id, state: 'Running' });

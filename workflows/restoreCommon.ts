@@ -1,18 +1,18 @@
 import { CancellationScope, defineQuery } from '@temporalio/workflow';
 import type { RestorePlan } from '../common/schemas/restores';
-import { catalog, onHost } from './activities';
+import { catalog, onHost, type HostSteps } from './activities';
 
 export interface RestoreProgress { phase: string; disk?: string; error?: string }
 export interface RestoreResult { restoreId: string; status: string; vmId?: string; target?: string }
 export const restoreProgress = defineQuery<RestoreProgress>('progress');
 
-export type Host = ReturnType<typeof onHost>;
+export type Host = HostSteps;
 
 /** Quick steps on the target host, and the long ones (copies, pulls) with heartbeats. */
 export function restoreHosts(plan: RestorePlan) {
   return {
-    host: onHost(plan.targetVm.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '10 minutes' }),
-    long: onHost(plan.targetVm.hostTaskQueue, { scheduleToStart: '10 minutes', startToClose: '8 hours', heartbeat: '1 minute', attempts: 10 }),
+    host: onHost(plan.targetVm.hostTaskQueue, 'hostQuick'),
+    long: onHost(plan.targetVm.hostTaskQueue, 'hostRestoreCopy'),
   };
 }
 
@@ -28,4 +28,3 @@ export async function refreshVm(host: Host, hostId: string, vmId: string, accoun
   });
 }
 
-export const dirOf = (path: string) => path.slice(0, path.lastIndexOf('/')) || '/';

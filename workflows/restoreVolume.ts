@@ -1,9 +1,12 @@
-import { ApplicationFailure, CancellationScope, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, setHandler, workflowInfo } from '@temporalio/workflow';
+import { fail, Failure } from '../common/failures';
+import { restoredFormat, restoredVolumePath } from '../common/layout';
 import type { RestoreWorkflowInput } from '../common/schemas/restores';
 import { catalog } from './activities';
+import { Compensations } from './compensations';
 import { consolidateDisks, consolidateUntilDone } from './consolidate';
 import { errorText } from './errors';
-import { dirOf, refreshVm, RestoreProgress, restoreHosts, restoreProgress, RestoreResult } from './restoreCommon';
+import { refreshVm, RestoreProgress, restoreHosts, restoreProgress, RestoreResult } from './restoreCommon';
 import { withVmLocks } from './vmLock';
 
 /**
@@ -15,42 +18,48 @@ export async function restoreVolumeWorkflow(input: RestoreWorkflowInput): Promis
   setHandler(restoreProgress, () => progress);
   const plan = await catalog.planRestore({ ...input, workflowId: workflowInfo().workflowId });
   const disk = plan.disks.find((d) => d.target === input.volumeTarget);
-  if (!disk) throw ApplicationFailure.nonRetryable(`backup ${plan.backup.id} has no disk ${input.volumeTarget}`, 'DiskMissing');
+  if (!disk) throw fail.nonRetryable(Failure.DiskMissing, `backup ${plan.backup.id} has no disk ${input.volumeTarget}`);
   const { host, long } = restoreHosts(plan);
   const vmId = plan.targetVm.id;
 
   return withVmLocks([plan.sourceVm.id, vmId], 'restore volume', async () => {
-    let newPath: string | undefined;
-    let attached = false;
+    const undo = new Compensations();
     try {
       progress.phase = 'preparing';
       const { path: repoPath } = await host.mountRepository(plan.repository);
       const dom = await host.describeVm({ uuid: vmId });
-      if (!dom.disks.length) throw ApplicationFailure.nonRetryable(`VM ${dom.name} has no disk to put the volume beside`, 'NoStorage');
-      newPath = `${dirOf(dom.disks[0].path)}/${dom.name}-restored-${input.restoreId.slice(0, 8)}-${disk.target}.qcow2`;
+      if (!dom.disks.length) throw fail.nonRetryable(Failure.NoStorage, `VM ${dom.name} has no disk to put the volume beside`);
+      // The volume comes back in the format it was backed up from: a raw disk as raw.
+      const format = restoredFormat(disk.sourceFormat);
+      const newPath = restoredVolumePath({ diskPath: dom.disks[0].path, vmName: dom.name, restoreId: input.restoreId, target: disk.target, format });
+      const restoreId = input.restoreId;
       let target: string;
       if (input.quick) {
         progress.phase = 'overlaying';
-        await host.prepareQuickRestoreDisk({ repoPath, file: disk.file, targetPath: newPath, restoreId: input.restoreId });
-        target = (await host.attachVolume({ domain: vmId, path: newPath, format: 'qcow2' })).target;
-        attached = true;
+        // Declared before the step: an overlay cut off halfway is removed too.
+        undo.add(() => host.abortRestore({ restoreId, targetPaths: [newPath], removeNew: true }));
+        await host.prepareQuickRestoreDisk({ restoreId, repoPath, file: disk.file, targetPath: newPath, format });
+        target = (await host.attachVolume({ domain: vmId, path: newPath, format })).target;
+        // Attached: the volume is the VM's now, and stays whatever happens next.
+        undo.keepAll();
         progress.phase = 'consolidating';
         await catalog.setRestorePhase({ restoreId: input.restoreId, phase: 'consolidating', status: 'Consolidating', vmRunning: true });
-        const path = newPath;
-        await consolidateUntilDone(progress, () => consolidateDisks(host, long, vmId, [{ target, path }], plan.pullRateLimitMiB, (d) => (progress.disk = d)));
+        await consolidateUntilDone(progress, () => consolidateDisks(host, long, vmId, [{ target, path: newPath, format }], plan.pullRateLimitMiB, (d) => (progress.disk = d)));
         await host.unmountRepository({ id: plan.repository.id });
       } else {
         progress.phase = 'copying';
         // A new file, created exclusively: whatever is at that path already (anyone's) is not touched.
-        const claim = await host.claimNewVolumes({ paths: [newPath], restoreId: input.restoreId });
+        // Its release is declared before the claim, as a claim cut off halfway may have created it.
+        undo.add(() => host.releaseNewVolumes({ restoreId, paths: [newPath] }));
+        const claim = await host.claimNewVolumes({ restoreId, paths: [newPath] });
         if (!claim.claimed) {
-          newPath = undefined;
-          throw ApplicationFailure.nonRetryable(`the new volume's path ${claim.taken} is taken on the host`, 'PathTaken');
+          undo.keepAll();
+          throw fail.nonRetryable(Failure.PathTaken, `the new volume's path ${claim.taken} is taken on the host`);
         }
-        const { tmpPath } = await long.flattenBackupDisk({ repoPath, file: disk.file, targetPath: newPath, restoreId: input.restoreId });
-        await host.placeNewVolume({ tmpPath, targetPath: newPath, restoreId: input.restoreId });
-        target = (await host.attachVolume({ domain: vmId, path: newPath, format: 'qcow2' })).target;
-        attached = true;
+        const { tmpPath } = await long.flattenBackupDisk({ restoreId, repoPath, file: disk.file, targetPath: newPath, format });
+        await host.placeNewVolume({ restoreId, tmpPath, targetPath: newPath });
+        target = (await host.attachVolume({ domain: vmId, path: newPath, format })).target;
+        undo.keepAll();
       }
       await catalog.finishRestore({ restoreId: input.restoreId, bytes: disk.virtualSize });
       progress.phase = 'done';
@@ -58,15 +67,9 @@ export async function restoreVolumeWorkflow(input: RestoreWorkflowInput): Promis
     } catch (err) {
       progress.phase = 'failed';
       progress.error = errorText(err);
-      await CancellationScope.nonCancellable(async () => {
-        // A volume never attached is removed again; an attached one is the VM's now.
-        if (newPath && !attached) {
-          if (input.quick) await host.abortRestore({ targetPaths: [newPath], restoreId: input.restoreId, removeNew: true });
-          else await host.releaseNewVolumes({ paths: [newPath], restoreId: input.restoreId });
-        }
-        await catalog.failRestore({ restoreId: input.restoreId, error: progress.error! });
-      });
-      throw ApplicationFailure.nonRetryable(`volume restore from backup ${plan.backup.id} failed: ${progress.error}`, 'RestoreFailed');
+      await undo.run();
+      await CancellationScope.nonCancellable(() => catalog.failRestore({ restoreId: input.restoreId, error: progress.error! }));
+      throw fail.nonRetryable(Failure.RestoreFailed, `volume restore from backup ${plan.backup.id} failed: ${progress.error}`);
     } finally {
       await refreshVm(host, plan.targetVm.hostId, vmId, null);
     }

@@ -1,17 +1,13 @@
 import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control';
-import { Failure } from '../common/failures';
 import type { SlotRequest } from '../common/schemas/slots';
+import { presets } from './activities';
 
 /**
  * Waiting for a slot: the acquire step fails with SlotBusy while the pools are full and is tried again
  * (at most 10 s apart) until a slot is granted; a job may queue for days behind long compressions.
  */
-const slots = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '30 seconds',
-  scheduleToCloseTimeout: '7 days',
-  retry: { initialInterval: '1s', backoffCoefficient: 1.5, maximumInterval: '10 seconds', nonRetryableErrorTypes: [Failure.LockOrder] },
-});
+const slots = proxyActivities<ControlActivities>(presets.slotWait);
 
 /**
  * Runs fn holding a slot of request.resource in the zone's pool (and the host's, with hostId): at most

@@ -1,12 +1,9 @@
 import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control';
+import { presets } from './activities';
 
 /** Waiting for a VM: retried until the operation holding it finishes (one backup or restore at a time per VM). */
-const locks = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '30 seconds',
-  scheduleToCloseTimeout: '8 hours',
-  retry: { initialInterval: '1s', backoffCoefficient: 1.5, maximumInterval: '10 seconds' },
-});
+const locks = proxyActivities<ControlActivities>(presets.vmLockWait);
 
 /** Runs fn holding every given VM (in a fixed order, so two operations never wait on each other). */
 export async function withVmLocks<T>(vmIds: string[], operation: string, fn: () => Promise<T>): Promise<T> {

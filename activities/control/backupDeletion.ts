@@ -1,7 +1,7 @@
-import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { inTransaction } from '../../common/db';
 import type { RepositoryRef } from '../../common/schemas/backups';
+import { fail, Failure } from '../../common/failures';
 
 export interface DeletionPlan {
   backupId: string;
@@ -42,10 +42,10 @@ export function createBackupDeletionActivities(pool: Pool) {
          LEFT JOIN backup_repositories r ON r.id = b.repository_id WHERE b.id = $1`,
         [input.backupId],
       );
-      if (!r.rowCount) throw ApplicationFailure.nonRetryable(`backup ${input.backupId} not found`, 'NotFound');
+      if (!r.rowCount) throw fail.nonRetryable(Failure.NotFound, `backup ${input.backupId} not found`);
       const b = r.rows[0];
       if (b.child_id && !input.forced) {
-        throw ApplicationFailure.nonRetryable(`backup ${b.id} has a dependent backup ${b.child_id}; delete with forced=true to merge it`, 'HasDependents');
+        throw fail.nonRetryable(Failure.HasDependents, `backup ${b.id} has a dependent backup ${b.child_id}; delete with forced=true to merge it`);
       }
       return {
         backupId: b.id, vmId: b.vm_id, vmName: b.vm_name, hostTaskQueue: b.task_queue, provider: b.provider,

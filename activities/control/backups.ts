@@ -1,8 +1,8 @@
-import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { inTransaction } from '../../common/db';
 import { resolveSettings } from '../../common/settings';
 import type { BackupDiskRecord, BackupPlan, BackupWorkflowInput, ChainDecision } from '../../common/schemas/backups';
+import { fail, Failure } from '../../common/failures';
 
 /** The backup rows of the catalog: every status change a backup workflow makes goes through here. */
 export function createBackupActivities(pool: Pool) {
@@ -18,10 +18,10 @@ export function createBackupActivities(pool: Pool) {
          WHERE v.id = $1`,
         [input.vmId],
       );
-      if (!r.rowCount) throw ApplicationFailure.nonRetryable(`VM ${input.vmId} is not in the catalog`, 'NotFound');
+      if (!r.rowCount) throw fail.nonRetryable(Failure.NotFound, `VM ${input.vmId} is not in the catalog`);
       const v = r.rows[0];
-      if (!v.offering_id) throw ApplicationFailure.nonRetryable(`VM ${v.name} is not assigned to a backup offering`, 'NoOffering');
-      if (v.provider !== 'dummy' && !v.repo_id) throw ApplicationFailure.nonRetryable(`offering of VM ${v.name} has no backup repository`, 'NoRepository');
+      if (!v.offering_id) throw fail.nonRetryable(Failure.NoOffering, `VM ${v.name} is not assigned to a backup offering`);
+      if (v.provider !== 'dummy' && !v.repo_id) throw fail.nonRetryable(Failure.NoRepository, `offering of VM ${v.name} has no backup repository`);
       await pool.query(
         `INSERT INTO backups (id, vm_id, account_id, zone_id, host_id, offering_id, repository_id, provider, name, description,
                               request_id, quiesce, isolated, workflow_id, schedule_id)
@@ -85,7 +85,7 @@ export function createBackupActivities(pool: Pool) {
       await inTransaction(pool, async (c) => {
         const b = await c.query(`SELECT vm_id, type, isolated, status FROM backups WHERE id=$1 FOR UPDATE`, [input.backupId]);
         if (b.rows[0]?.status === 'BackedUp') return;
-        if (b.rows[0]?.status !== 'BackingUp') throw ApplicationFailure.nonRetryable(`backup ${input.backupId} is ${b.rows[0]?.status}, not BackingUp`);
+        if (b.rows[0]?.status !== 'BackingUp') throw fail.nonRetryable(Failure.WrongState, `backup ${input.backupId} is ${b.rows[0]?.status}, not BackingUp`);
         await c.query(`DELETE FROM backup_disks WHERE backup_id=$1`, [input.backupId]);
         for (const d of input.disks) {
           await c.query(

@@ -1,11 +1,11 @@
-import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { inTransaction } from '../../common/db';
 import type { DomainInfo } from '../../common/schemas/inventory';
-import path from 'node:path';
 import type { NewVmFiles, RestorePlan, RestoreWorkflowInput } from '../../common/schemas/restores';
 import { resolveSettings } from '../../common/settings';
 import { catalogState } from './inventory';
+import { fail, Failure } from '../../common/failures';
+import { newVmDiskPath, restoredFormat } from '../../common/layout';
 import { refuseRestoreWhileFinalizing } from './serviceJobs';
 
 const VM_SQL = `SELECT v.id, v.name, v.host_id AS "hostId", h.task_queue AS "hostTaskQueue", v.account_id AS "accountId"
@@ -14,21 +14,24 @@ const VM_SQL = `SELECT v.id, v.name, v.host_id AS "hostId", h.task_queue AS "hos
 export function createRestoreActivities(pool: Pool) {
   return {
     /**
-     * createVMFromBackup's disk paths, `<source disk's folder>/<name>-<target>.qcow2`, and the host that
-     * holds them; reads only, so a refused name leaves no record.
+     * createVMFromBackup's disk paths (newVmDiskPath: `<source disk's folder>/<name>-<target>.qcow2`) and
+     * the host that holds them; reads only, so a refused name leaves no record.
      */
     async newVmFiles(input: { backupId: string; name: string; restoreId: string }): Promise<NewVmFiles> {
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(input.name)) throw ApplicationFailure.nonRetryable(`bad VM name ${JSON.stringify(input.name)}`, 'BadRequest');
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(input.name)) throw fail.nonRetryable(Failure.BadRequest, `bad VM name ${JSON.stringify(input.name)}`);
       const r = await pool.query(
-        `SELECT d.target, d.source_path, h.task_queue FROM backup_disks d JOIN backups b ON b.id = d.backup_id
+        `SELECT d.target, d.source_path, d.source_format, h.task_queue FROM backup_disks d JOIN backups b ON b.id = d.backup_id
          JOIN vms v ON v.id = b.vm_id JOIN hosts h ON h.id = v.host_id WHERE d.backup_id = $1 ORDER BY d.target`,
         [input.backupId],
       );
-      if (!r.rowCount) throw ApplicationFailure.nonRetryable(`backup ${input.backupId} has no disks`, 'NotRestorable');
+      if (!r.rowCount) throw fail.nonRetryable(Failure.NotRestorable, `backup ${input.backupId} has no disks`);
       const restore = await pool.query(`SELECT status FROM restores WHERE id = $1`, [input.restoreId]);
       return {
         hostTaskQueue: r.rows[0].task_queue,
-        files: r.rows.map((d) => ({ target: d.target, path: path.join(path.dirname(d.source_path), `${input.name}-${d.target}.qcow2`) })),
+        files: r.rows.map((d) => {
+          const format = restoredFormat(d.source_format);
+          return { target: d.target, format, path: newVmDiskPath({ sourcePath: d.source_path, vmName: input.name, target: d.target, format }) };
+        }),
         restoreStatus: restore.rows[0]?.status ?? null,
       };
     },
@@ -42,18 +45,19 @@ export function createRestoreActivities(pool: Pool) {
           [input.backupId],
         )
       ).rows[0];
-      if (!b) throw ApplicationFailure.nonRetryable(`backup ${input.backupId} not found`, 'NotFound');
-      if (b.status !== 'BackedUp') throw ApplicationFailure.nonRetryable(`backup ${input.backupId} is ${b.status}, not BackedUp`, 'NotRestorable');
-      if (!b.repo_id) throw ApplicationFailure.nonRetryable(`backup ${input.backupId} has no files to restore (dummy provider)`, 'NotRestorable');
+      if (!b) throw fail.nonRetryable(Failure.NotFound, `backup ${input.backupId} not found`);
+      if (b.status !== 'BackedUp') throw fail.nonRetryable(Failure.NotRestorable, `backup ${input.backupId} is ${b.status}, not BackedUp`);
+      if (!b.repo_id) throw fail.nonRetryable(Failure.NotRestorable, `backup ${input.backupId} has no files to restore (dummy provider)`);
       const disks = (
-        await pool.query(`SELECT target, file, source_path AS "sourcePath", virtual_size::float8 AS "virtualSize" FROM backup_disks WHERE backup_id=$1 ORDER BY target`, [b.id])
+        await pool.query(`SELECT target, file, source_path AS "sourcePath", virtual_size::float8 AS "virtualSize", COALESCE(source_format, 'qcow2') AS "sourceFormat"
+                    FROM backup_disks WHERE backup_id=$1 ORDER BY target`, [b.id])
       ).rows;
       const sourceVm = (await pool.query(VM_SQL, [b.vm_id])).rows[0];
       const targetVm = input.targetVmId ? (await pool.query(VM_SQL, [input.targetVmId])).rows[0] : sourceVm;
-      if (!targetVm) throw ApplicationFailure.nonRetryable(`VM ${input.targetVmId} not found`, 'NotFound');
+      if (!targetVm) throw fail.nonRetryable(Failure.NotFound, `VM ${input.targetVmId} not found`);
       // The API checked it too; checked again here, as the VM may have changed owner since.
       if (input.callerAccountId && input.mode !== 'new_vm' && targetVm.accountId !== input.callerAccountId) {
-        throw ApplicationFailure.nonRetryable(`VM ${targetVm.name} is not the caller's account's now`, 'Forbidden');
+        throw fail.nonRetryable(Failure.Forbidden, `VM ${targetVm.name} is not the caller's account's now`);
       }
       await pool.query(
         `INSERT INTO restores (id, backup_id, source_vm_id, target_vm_id, account_id, mode, quick, volume_target, new_vm_name, workflow_id, request_id, phase)

@@ -1,7 +1,7 @@
-import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { inTransaction } from '../../common/db';
+import { fail, Failure } from '../../common/failures';
 
 /** One backup or restore at a time per VM: a row naming the workflow that holds the VM. */
 export function createVmLockActivities(pool: Pool, temporal?: Client) {
@@ -31,7 +31,7 @@ export function createVmLockActivities(pool: Pool, temporal?: Client) {
         });
         if (!current || current.holder === input.holder) return;
         if (await holderAlive(current.holder)) {
-          throw ApplicationFailure.retryable(`VM is busy: ${current.operation} ${current.holder} is running; waiting for it to finish`, 'VmBusy');
+          throw fail.retryable(Failure.VmBusy, `VM is busy: ${current.operation} ${current.holder} is running; waiting for it to finish`);
         }
         // The holder is gone: clear its row (only if still its own) and try again.
         await pool.query(`DELETE FROM vm_locks WHERE vm_id=$1 AND holder=$2`, [input.vmId, current.holder]);

@@ -4,7 +4,8 @@ import { run } from './exec';
 import { config } from '../../common/config';
 import { fail, Failure } from '../../common/failures';
 import { confineToRoots } from '../../common/repositoryRoots';
-import { RepositoryType, validateMountOptions, validateRepositoryAddress } from '../../common/schemas/framework';
+import { validateMountOptions } from '../../common/schemas/mountOptions';
+import { RepositoryType, validateRepositoryAddress, type RepositoryTypeName } from '../../common/schemas/repositories';
 
 /**
  * Backup repositories on a host. A local repository is a directory of the host; a remote one (nfs, cifs,
@@ -12,7 +13,7 @@ import { RepositoryType, validateMountOptions, validateRepositoryAddress } from 
  * address were checked when the repository was saved; they are checked again here before reaching mount.
  */
 
-export interface RepositoryMount { id: string; type: 'nfs' | 'cifs' | 'cephfs' | 'local'; address: string; mountOptions: string }
+export interface RepositoryMount { id: string; type: RepositoryTypeName; address: string; mountOptions: string }
 
 const FS_TYPE = { nfs: 'nfs', cifs: 'cifs', cephfs: 'ceph' } as const;
 /** Always added: nothing on a repository runs, acts as a device or gains privileges on the host. */

@@ -1,6 +1,4 @@
 import { Router } from 'express';
-import { WorkflowIdConflictPolicy } from '@temporalio/client';
-import { CONTROL_TASK_QUEUE, SA } from '../../common/temporal';
 import { deleteVmBackupsWorkflow } from '../../workflows/deleteVmBackups';
 import type { PoolClient } from 'pg';
 import { z } from 'zod';
@@ -10,11 +8,8 @@ import { badRequest, conflict, notFound } from '../errors';
 import { IdParams, parse } from '../validate';
 import { frameworkDisabled, notOpenToVmDomain, OFFERING_COLUMNS, offeringOpenToDomain, zoneFramework, type BackupOffering } from '../backupPolicy';
 import { inTransaction } from '../../common/db';
-import { AssignOfferingSchema, RemoveOfferingQuery } from '../../common/schemas/framework';
-import { offeringRoutes } from './offerings';
-import { providerRoutes } from './providers';
-import { repositoryRoutes } from './repositories';
-import { settingRoutes } from './settings';
+import { AssignOfferingSchema, RemoveOfferingQuery } from '../../common/schemas/assignment';
+import { startOperation, vmSite } from '../operations';
 import { deleteVmSchedules } from '../../activities/control/schedules';
 
 /**
@@ -22,19 +17,13 @@ import { deleteVmSchedules } from '../../activities/control/schedules';
  * (null: of every account) through the delete workflows, and returns once they are gone.
  */
 export async function deleteAllBackupsOfVm(deps: ApiDeps, vmId: string, accountId: string | null): Promise<void> {
-  const vm = (await deps.pool.query(`SELECT v.name, v.host_id, z.name AS zone FROM vms v JOIN zones z ON z.id = v.zone_id WHERE v.id = $1`, [vmId])).rows[0];
-  await deps.temporal.workflow.execute(deleteVmBackupsWorkflow, {
+  const vm = await vmSite(deps.pool, vmId);
+  const handle = await startOperation(deps.temporal, deleteVmBackupsWorkflow, {
     workflowId: `delete-vm-backups-${vm.name}-${vmId}-${accountId ?? 'all'}`,
-    taskQueue: CONTROL_TASK_QUEUE,
-    args: [{ vmId, accountId }],
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    typedSearchAttributes: [
-      { key: SA.VmId, value: vmId },
-      { key: SA.HostId, value: vm.host_id },
-      { key: SA.Zone, value: vm.zone },
-      { key: SA.Operation, value: 'delete-vm-backups' },
-    ],
+    input: { vmId, accountId },
+    subject: { operation: 'delete-vm-backups', vmId, hostId: vm.hostId, zone: vm.zone },
   });
+  await handle.result();
 }
 
 /** forced=true deletes the caller's account's backups of the VM; a root admin says whose: an account id, or "all". */
@@ -162,12 +151,5 @@ export function backupAssignmentRoutes(deps: ApiDeps) {
     });
     res.json(out);
   });
-  return r;
-}
-
-/** Every router of the backup framework (issue 3), for api/app.ts: settings, providers, repositories, offerings, VM assignment. */
-export function frameworkRoutes(deps: ApiDeps) {
-  const r = Router();
-  for (const routes of [settingRoutes, providerRoutes, repositoryRoutes, offeringRoutes, backupAssignmentRoutes]) r.use(routes(deps));
   return r;
 }

@@ -1,5 +1,4 @@
 import { Router } from 'express';
-import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import type { ApiDeps } from '../deps';
 import { caller } from '../auth';
 import { checkBackupAllowed } from '../backupPolicy';
@@ -7,7 +6,7 @@ import { conflict, notFound } from '../errors';
 import { IdParams, listResult, pageSql, parse } from '../validate';
 import { CreateBackupSchema, DeleteBackupQuery, ListBackupsQuery } from '../../common/schemas/backups';
 import { newId, stableUuid } from '../../common/ids';
-import { CONTROL_TASK_QUEUE, SA } from '../../common/temporal';
+import { startOperation, vmSite, withLiveProgress } from '../operations';
 import { backupProgress, createBackupWorkflow } from '../../workflows/backup';
 import { deleteBackupWorkflow } from '../../workflows/deleteBackup';
 import { visibleBackup } from './backupAccess';
@@ -35,18 +34,10 @@ export function backupRoutes({ pool, temporal }: ApiDeps) {
     const allowed = await checkBackupAllowed(pool, { vmId: body.vmId, caller: me, userDriven: true });
     const backupId = body.requestId ? stableUuid('backup-request', body.vmId, body.requestId) : newId();
     const workflowId = `backup-${allowed.vm.name}-${backupId}`;
-    await temporal.workflow.start(createBackupWorkflow, {
+    await startOperation(temporal, createBackupWorkflow, {
       workflowId,
-      taskQueue: CONTROL_TASK_QUEUE,
-      args: [{ ...body, backupId, accountId: allowed.vm.accountId ?? null }],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      typedSearchAttributes: [
-        { key: SA.VmId, value: body.vmId },
-        { key: SA.BackupId, value: backupId },
-        { key: SA.HostId, value: allowed.vm.hostId },
-        { key: SA.Zone, value: allowed.zoneName },
-        { key: SA.Operation, value: 'backup' },
-      ],
+      input: { ...body, backupId, accountId: allowed.vm.accountId ?? null },
+      subject: { operation: 'backup', vmId: body.vmId, backupId, hostId: allowed.vm.hostId, zone: allowed.zoneName },
     });
     res.status(202).json({ backupId, workflowId });
   });
@@ -72,15 +63,7 @@ export function backupRoutes({ pool, temporal }: ApiDeps) {
     const b = await visibleBackup(pool, req, id);
     const row = (await pool.query(`SELECT ${BACKUP_COLUMNS} FROM backups b JOIN vms v ON v.id = b.vm_id WHERE b.id = $1`, [b.id])).rows[0];
     if (!['Allocated', 'BackingUp'].includes(row.status) || !row.workflowId) return res.json(row);
-    try {
-      const handle = temporal.workflow.getHandle(row.workflowId);
-      const [phase, desc] = await Promise.all([handle.query(backupProgress), handle.describe()]);
-      const beats = (desc.raw.pendingActivities ?? []).map((a) => a.heartbeatDetails?.payloads?.[0]?.data).filter(Boolean);
-      const details = beats.length ? JSON.parse(Buffer.from(beats[0] as Uint8Array).toString()) : undefined;
-      res.json({ ...row, progress: { ...phase, ...(details ?? {}) } });
-    } catch {
-      res.json(row);
-    }
+    res.json(await withLiveProgress(temporal, row, row.workflowId, backupProgress));
   });
 
   /** deleteBackup: refused while others depend on it, unless forced (then merged into its child first). */
@@ -107,19 +90,11 @@ export function backupRoutes({ pool, temporal }: ApiDeps) {
     if (child.rowCount && !forced) {
       throw conflict(`backup ${id} has a dependent backup ${child.rows[0].id}; use forced=true to merge it into that backup and delete`, 'forced');
     }
-    const vm = (await pool.query(`SELECT v.name, v.host_id, z.name AS zone FROM vms v JOIN zones z ON z.id = v.zone_id WHERE v.id=$1`, [b.vm_id])).rows[0];
-    const handle = await temporal.workflow.start(deleteBackupWorkflow, {
+    const vm = await vmSite(pool, b.vm_id);
+    const handle = await startOperation(temporal, deleteBackupWorkflow, {
       workflowId: `delete-backup-${vm.name}-${id}`,
-      taskQueue: CONTROL_TASK_QUEUE,
-      args: [{ backupId: id, forced }],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      typedSearchAttributes: [
-        { key: SA.VmId, value: b.vm_id },
-        { key: SA.BackupId, value: id },
-        { key: SA.HostId, value: vm.host_id },
-        { key: SA.Zone, value: vm.zone },
-        { key: SA.Operation, value: 'delete-backup' },
-      ],
+      input: { backupId: id, forced },
+      subject: { operation: 'delete-backup', vmId: b.vm_id, backupId: id, hostId: vm.hostId, zone: vm.zone },
     });
     res.status(202).json({ backupId: id, workflowId: handle.workflowId });
   });

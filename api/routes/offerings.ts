@@ -10,8 +10,9 @@ import { DUMMY_OFFERINGS } from './providers';
 import { likePattern } from './repositories';
 import { inTransaction } from '../../common/db';
 import {
-  CreateOfferingSchema, ImportOfferingSchema, KBOSS_ONLY_FIELDS, offeringInconsistency, Provider, UpdateOfferingSchema, Uuid,
-} from '../../common/schemas/framework';
+  CreateOfferingSchema, ImportOfferingSchema, KBOSS_ONLY_FIELDS, offeringInconsistency, Provider, UpdateOfferingSchema,
+} from '../../common/schemas/offerings';
+import { Uuid } from '../../common/schemas/primitives';
 
 const OfferingQuery = Pagination.extend({
   zoneId: Uuid.optional(),

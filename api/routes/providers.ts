@@ -6,7 +6,7 @@ import { notFound } from '../errors';
 import { listResult, Pagination, pageSql, parse } from '../validate';
 import { requireFrameworkEnabled } from '../backupPolicy';
 import { PROVIDERS, type ProviderName } from '../../common/settings';
-import { Uuid } from '../../common/schemas/framework';
+import { Uuid } from '../../common/schemas/primitives';
 
 export interface ProviderInfo {
   name: ProviderName;

@@ -9,8 +9,9 @@ import { config } from '../../common/config';
 import { inTransaction } from '../../common/db';
 import { confineToRoots } from '../../common/repositoryRoots';
 import {
-  CreateRepositorySchema, RepositoryType, UpdateRepositorySchema, Uuid, validateRepositoryAddress, type RepositoryTypeName,
-} from '../../common/schemas/framework';
+  CreateRepositorySchema, RepositoryType, UpdateRepositorySchema, validateRepositoryAddress, type RepositoryTypeName,
+} from '../../common/schemas/repositories';
+import { Uuid } from '../../common/schemas/primitives';
 
 const RepositoryQuery = Pagination.extend({
   zoneId: Uuid.optional(),

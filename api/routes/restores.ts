@@ -1,5 +1,4 @@
 import { Router, type Request } from 'express';
-import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { ApiDeps } from '../deps';
 import { caller, type Caller } from '../auth';
@@ -9,7 +8,8 @@ import { newId, stableUuid } from '../../common/ids';
 import {
   CreateVmFromBackupSchema, ListRestoresQuery, RestoreBackupSchema, RestoreVolumeSchema, type NewVmClaim, type RestoreWorkflowInput,
 } from '../../common/schemas/restores';
-import { CONTROL_TASK_QUEUE, inventoryWorkflowId, SA } from '../../common/temporal';
+import { inventoryWorkflowId } from '../../common/temporal';
+import { startOperation, withLiveProgress } from '../operations';
 import { syncNow } from '../../workflows/hostInventory';
 import { createVmFromBackupWorkflow, restoreBackupWorkflow, restoreVolumeWorkflow } from '../../workflows';
 import { restoreProgress } from '../../workflows/restoreCommon';
@@ -97,18 +97,10 @@ export function restoreRoutes(deps: ApiDeps) {
   ) => {
     const restoreId = input.requestId ? stableUuid('restore', b.id, operation, input.requestId) : newId();
     const workflowId = `${prefix}-${b.vmName}-${restoreId}`;
-    await temporal.workflow.start(workflow, {
+    await startOperation(temporal, workflow, {
       workflowId,
-      taskQueue: CONTROL_TASK_QUEUE,
-      args: [{ ...input, restoreId }],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      typedSearchAttributes: [
-        { key: SA.VmId, value: input.targetVmId ?? b.vmId },
-        { key: SA.BackupId, value: b.id },
-        { key: SA.HostId, value: b.hostId },
-        { key: SA.Zone, value: b.zone },
-        { key: SA.Operation, value: operation },
-      ],
+      input: { ...input, restoreId },
+      subject: { operation, vmId: input.targetVmId ?? b.vmId, backupId: b.id, hostId: b.hostId, zone: b.zone },
     });
     return { restoreId, workflowId };
   };
@@ -190,14 +182,7 @@ export function restoreRoutes(deps: ApiDeps) {
     const row = (await pool.query(`SELECT ${RESTORE_COLUMNS} FROM restores r WHERE r.id = $1`, [id])).rows[0];
     if (!row || (me.role !== 'admin' && row.accountId !== me.accountId)) throw notFound('restore', 'id');
     if (!['Running', 'Consolidating'].includes(row.status)) return res.json(row);
-    try {
-      const handle = temporal.workflow.getHandle(row.workflowId);
-      const [phase, desc] = await Promise.all([handle.query(restoreProgress), handle.describe()]);
-      const beat = (desc.raw.pendingActivities ?? []).map((a) => a.heartbeatDetails?.payloads?.[0]?.data).find(Boolean);
-      res.json({ ...row, progress: { ...phase, ...(beat ? JSON.parse(Buffer.from(beat).toString()) : {}) } });
-    } catch {
-      res.json(row);
-    }
+    res.json(await withLiveProgress(temporal, row, row.workflowId, restoreProgress));
   });
   return r;
 }

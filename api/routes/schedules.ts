@@ -19,7 +19,6 @@ import {
   updateSlaSchedule, updateTemporalSchedule, type ScheduleRecord,
 } from '../../activities/control/schedules';
 import { visibleBackup } from './backupAccess';
-import { syncRoutes } from './sync';
 
 const SCHEDULE_COLUMNS = `s.id, s.vm_id AS "vmId", v.name AS "vmName", z.name AS "zoneName", s.zone_id AS "zoneId", s.account_id AS "accountId",
   s.offering_id AS "offeringId", s.interval_type AS "intervalType", s.schedule, s.timezone, s.max_backups AS "maxBackups", s.quiesce,
@@ -54,7 +53,6 @@ async function visibleSchedule(db: Pool | PoolClient, req: Request, id: string, 
 export function scheduleRoutes(deps: ApiDeps) {
   const { pool, temporal } = deps;
   const r = Router();
-  r.use(syncRoutes(deps));
 
   /** A schedule as answered: the record, Temporal's view (next runs, paused, last run) and its last backup. */
   const view = async (row: Row) => ({ ...row, temporal: await describeTemporalSchedule(temporal, row.temporalId).catch(() => null) });

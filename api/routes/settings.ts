@@ -10,7 +10,8 @@ import {
   isSettingName, parseSettingValue, resolveSettings, SETTING_NAMES, SETTINGS,
   type ResolvedSetting, type SettingDefinition, type SettingLookupScope, type SettingName, type SettingScope,
 } from '../../common/settings';
-import { ResetSettingQuery, SetSettingSchema, SettingScopeQuery, Uuid } from '../../common/schemas/framework';
+import { ResetSettingQuery, SetSettingSchema, SettingScopeQuery } from '../../common/schemas/settings';
+import { Uuid } from '../../common/schemas/primitives';
 
 type Db = Pool | PoolClient;
 

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { QueryFlag } from './primitives';
+import { RepositoryType } from './repositories';
 
 export const CreateBackupSchema = z
   .object({
@@ -38,12 +40,12 @@ export const ListBackupsQuery = z.object({
   pageSize: z.coerce.number().int().min(1).max(500).default(50),
 });
 
-export const DeleteBackupQuery = z.object({ forced: z.enum(['true', 'false']).default('false').transform((v) => v === 'true') });
+export const DeleteBackupQuery = z.object({ forced: QueryFlag });
 
 /** Where the repository is and how a host reaches it. */
 export const RepositoryRefSchema = z.object({
   id: z.guid(),
-  type: z.enum(['nfs', 'cifs', 'cephfs', 'local']),
+  type: RepositoryType,
   address: z.string(),
   mountOptions: z.string(),
 });

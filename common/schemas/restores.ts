@@ -52,7 +52,8 @@ export interface RestoreWorkflowInput {
 /** Where createVMFromBackup puts the new VM's disks: beside the source VM's, on its host. */
 export interface NewVmFiles {
   hostTaskQueue: string;
-  files: { target: string; path: string }[];
+  /** Each new disk's path and the format it is written in (a raw disk stays raw). */
+  files: { target: string; path: string; format: 'raw' | 'qcow2' }[];
   /** The restore's status if it was recorded already (the same requestId again), else null. */
   restoreStatus: string | null;
 }
@@ -67,7 +68,8 @@ export interface RestorePlan {
   /** Live consolidation bandwidth (MiB/s), 0 for none. */
   pullRateLimitMiB: number;
   backup: { id: string; vmId: string; accountId: string | null; createdAt: string };
-  disks: { target: string; file: string; sourcePath: string; virtualSize: number }[];
+  /** sourceFormat: the disk's format on the VM when it was backed up (qcow2 for backups older than that record). */
+  disks: { target: string; file: string; sourcePath: string; virtualSize: number; sourceFormat: string }[];
   repository: RepositoryRef;
   sourceVm: RestorePlanVm;
   /** The VM that receives the data: the source VM, or another one for volume restores. */

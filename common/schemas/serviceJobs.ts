@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { RepositoryRefSchema } from './backups';
-import { CompressionLibrary } from './framework';
+import { CompressionLibrary } from './offerings';
 
 /** What a service job does to a backup; BackupValidation is reserved for the validation issue. */
 export const ServiceJobType = z.enum(['StartCompression', 'FinalizeCompression', 'BackupValidation']);

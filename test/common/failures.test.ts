@@ -30,6 +30,8 @@ describe('the failure catalogue', () => {
         }
         // Matched by string today, e.g. (e as { type?: string }).type === 'DomainNotRunning' in consolidate.ts.
         for (const m of text.matchAll(/as \{ type\?: string \}\)\.type === '([A-Za-z]+)'/g)) raised.add(m[1]);
+        // Raised, matched or listed from the catalogue: fail.nonRetryable(Failure.X, …), isFailure(err, Failure.X).
+        if (!file.endsWith(path.join('common', 'failures.ts'))) for (const m of text.matchAll(/\bFailure\.([A-Za-z]+)/g)) raised.add(m[1]);
       }
     }
     expect(raised.size).toBeGreaterThan(20);

@@ -2,7 +2,6 @@ import path from 'node:path';
 import * as L from '../../common/layout';
 import { backupFilePath, preRestorePath, restoreTmpPath } from '../../activities/host/restore';
 import { volumePathFor } from '../../activities/host/vmDefinition';
-import { dirOf } from '../../workflows/restoreCommon';
 
 const VM = '5f0c2d3e-8a41-4b7e-9c11-2a9d3f6e7b80';
 const BACKUP = '0b7d4c1a-93e2-5f60-8d1b-7c2e4a9f1d35';
@@ -79,10 +78,16 @@ describe('the repository layout', () => {
       if (disk !== path.posix.normalize(disk) || path.dirname(disk) === '/') continue;
       // workflows/restoreVolume.ts and createVmFromBackup.ts
       expect(L.restoredVolumePath({ diskPath: disk, vmName: 'web-1', restoreId: RESTORE, target: 'vdb' }))
-        .toBe(`${dirOf(disk)}/web-1-restored-${RESTORE.slice(0, 8)}-vdb.qcow2`);
-      expect(L.newVmDiskPath({ sourcePath: disk, vmName: 'copy-of-web', target: 'vda' })).toBe(`${dirOf(disk)}/copy-of-web-vda.qcow2`);
+        .toBe(`${path.posix.dirname(disk)}/web-1-restored-${RESTORE.slice(0, 8)}-vdb.qcow2`);
+      expect(L.newVmDiskPath({ sourcePath: disk, vmName: 'copy-of-web', target: 'vda' })).toBe(`${path.posix.dirname(disk)}/copy-of-web-vda.qcow2`);
     }
     expect(L.newVmDiskPath({ sourcePath: '/x.qcow2', vmName: 'n', target: 'vda' })).toBe('/n-vda.qcow2');
+    // A raw disk restores as raw, and its new file says so; any other format becomes qcow2.
+    expect(L.newVmDiskPath({ sourcePath: '/v/x.img', vmName: 'n', target: 'vdb', format: 'raw' })).toBe('/v/n-vdb.raw');
+    expect(L.restoredVolumePath({ diskPath: '/v/x.qcow2', vmName: 'n', restoreId: RESTORE, target: 'vdb', format: 'raw' }))
+      .toBe(`/v/n-restored-${RESTORE.slice(0, 8)}-vdb.raw`);
+    expect(L.restoredFormat('vmdk')).toBe('qcow2');
+    expect(L.restoredFormat(null)).toBe('qcow2');
     expect(() => L.volumePath({ dir: '/v', name: '.hidden', target: 'vda' })).toThrow(expect.objectContaining({ type: 'BadRequest' }));
     expect(() => volumePathFor({ dir: '/v', name: '.hidden', target: 'vda' })).toThrow(expect.objectContaining({ type: 'BadRequest' }));
     expect(() => L.volumePath({ dir: '/v', name: 'a/b', target: 'vda' })).toThrow(expect.objectContaining({ type: 'BadRequest' }));

@@ -154,6 +154,9 @@ describe('raw disks', () => {
     await s.api('POST', `/v1/hosts/${s.facts.id}/sync`);
     const attached = (await s.api('GET', `/v1/vms/${other.uuid}`)).body.disks.find((d: any) => d.target === 'vdb');
     expect(await same(ref(vm, '2', 'vdb'), attached.path)).toBe(true);
+    // A raw disk comes back as raw: so the file says, and so libvirt was told.
+    expect(attached.format).toBe('raw');
+    expect((await info(attached.path)).format).toBe('raw');
 
     // A new VM from the first point.
     const created = await restoreVia(`/v1/backups/${backups[0].id}/create-vm`, { name: `${vm.name}-raw-clone` });
@@ -161,6 +164,10 @@ describe('raw disks', () => {
     const clone = (await s.api('GET', `/v1/vms/${created.targetVmId}`)).body;
     try {
       for (const t of ['vda', 'vdb']) expect(await same(ref(vm, '0', t), clone.disks.find((d: any) => d.target === t).path)).toBe(true);
+      const cloneRaw = clone.disks.find((d: any) => d.target === 'vdb');
+      expect(cloneRaw.format).toBe('raw');
+      expect((await info(cloneRaw.path)).format).toBe('raw');
+      expect(clone.disks.find((d: any) => d.target === 'vda').format).toBe('qcow2');
     } finally {
       await virsh(['undefine', clone.name]).catch(() => undefined);
     }

@@ -1,12 +1,11 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
-import { CONTROL_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../../common/temporal';
+import { CONTROL_TASK_QUEUE } from '../../common/temporal';
 import { createBackupWorkflow } from '../../workflows';
-import { TEMPORAL_BIN } from '../helpers/paths';
+import { stubbedWorkers } from './stubbedWorker';
 
 /**
  * Workflow unit tests (activities stubbed, real Temporal server): whatever happens to the job start, a
@@ -14,15 +13,7 @@ import { TEMPORAL_BIN } from '../helpers/paths';
  * VM lock is released.
  */
 describe('createBackupWorkflow: quiesce and failure paths', () => {
-  let env: TestWorkflowEnvironment;
-  let bundle: WorkflowBundleWithSourceMap;
-  beforeAll(async () => {
-    env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: SEARCH_ATTRIBUTES, ip: '127.0.0.1' },
-    });
-    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
-  });
-  afterAll(() => env?.teardown());
+  const workers = stubbedWorkers();
 
   /** Runs one backup workflow against stubs; `startLiveBackup` decides the scenario. */
   async function scenario(startLiveBackup: () => Promise<void>, cancelAfterFreeze = false) {
@@ -63,24 +54,20 @@ describe('createBackupWorkflow: quiesce and failure paths', () => {
       discardBackupDir: record('discardBackupDir'),
       deleteBackupFiles: record('deleteBackupFiles'),
     };
-    const wControl = await Worker.create({ connection: env.nativeConnection, taskQueue: CONTROL_TASK_QUEUE, workflowBundle: bundle, activities: control });
-    const wHost = await Worker.create({ connection: env.nativeConnection, taskQueue: hostQueue, activities: host });
     let workflowId = '';
-    const outcome = await wControl.runUntil(
-      wHost.runUntil(async () => {
-        workflowId = `backup-test-${randomUUID()}`;
-        const handle = await env.client.workflow.start(createBackupWorkflow, {
-          workflowId,
-          taskQueue: CONTROL_TASK_QUEUE,
-          args: [{ vmId: vm.id, backupId: randomUUID(), accountId: null, quiesce: true, isolated: false }],
-        });
-        if (cancelAfterFreeze) {
-          while (!calls.includes('startLiveBackup')) await new Promise((r) => setTimeout(r, 50));
-          await handle.cancel();
-        }
-        return handle.result().then(() => 'ok', (e) => e);
-      }),
-    );
+    const outcome = await workers.run({ control, hostQueue, host }, async () => {
+      workflowId = `backup-test-${randomUUID()}`;
+      const handle = await workers.env.client.workflow.start(createBackupWorkflow, {
+        workflowId,
+        taskQueue: CONTROL_TASK_QUEUE,
+        args: [{ vmId: vm.id, backupId: randomUUID(), accountId: null, quiesce: true, isolated: false }],
+      });
+      if (cancelAfterFreeze) {
+        while (!calls.includes('startLiveBackup')) await new Promise((r) => setTimeout(r, 50));
+        await handle.cancel();
+      }
+      return handle.result().then(() => 'ok', (e) => e);
+    });
     return { calls, outcome, workflowId };
   }
 
@@ -90,8 +77,8 @@ describe('createBackupWorkflow: quiesce and failure paths', () => {
     const order = calls.filter((c) => ['freezeGuest', 'startLiveBackup', 'thawGuest', 'waitLiveBackup', 'markBackedUp', 'releaseVmLock'].includes(c));
     expect(order).toEqual(['freezeGuest', 'startLiveBackup', 'thawGuest', 'waitLiveBackup', 'markBackedUp', 'releaseVmLock']);
     // Replaying the recorded history against today's workflow code must not diverge.
-    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
-    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, history, workflowId)).resolves.toBeUndefined();
+    const history = await workers.env.client.workflow.getHandle(workflowId).fetchHistory();
+    await expect(Worker.runReplayHistory({ workflowBundle: workers.bundle }, history, workflowId)).resolves.toBeUndefined();
   });
 
   test('a failed job start still thaws, discards the folder, marks the backup Failed and frees the VM', async () => {
