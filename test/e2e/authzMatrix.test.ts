@@ -4,7 +4,7 @@ import { Stack, startStack } from '../helpers/stack';
 import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
 
 /** One account's objects, as another caller would name them. */
-interface Objects { account: string; key: string; vm: string; vmName: string; backup: string; restore?: string; offering: string; domain: string }
+interface Objects { account: string; key: string; vm: string; vmName: string; backup: string; restore?: string; offering: string; domain: string; schedule?: string }
 type Who = 'a' | 'b';
 interface Req { method: string; url: string; body?: unknown }
 /** deny: 403 or 404. read: 2xx allowed, but the answer names none of the other's objects. */
@@ -67,7 +67,13 @@ describe('authorization matrix: admin, two users in two domains, every route', (
       expect(b.status).toBe('BackedUp');
       const r = await ok('POST', `/v1/backups/${b.id}/restore-volume`, { key: k.key, body: { volumeTarget: 'vda', vmId: vm.uuid } });
       await settle(s, r.workflowId);
-      own[who] = { account: acct.id, key: k.id, vm: vm.uuid, vmName: vm.name, backup: b.id, restore: r.restoreId, offering: await dedicated(d.id, `only-${who}`), domain: d.id };
+      // A schedule of its own, paused at once so it never fires while the matrix runs.
+      const sched = await ok('POST', '/v1/backup-schedules', { key: k.key, body: { vmId: vm.uuid, intervalType: 'DAILY', schedule: '00:03', timezone: 'UTC', maxBackups: 2 } });
+      await ok('POST', `/v1/backup-schedules/${sched.id}/pause`, { key: k.key });
+      own[who] = {
+        account: acct.id, key: k.id, vm: vm.uuid, vmName: vm.name, backup: b.id, restore: r.restoreId,
+        offering: await dedicated(d.id, `only-${who}`), domain: d.id, schedule: sched.id,
+      };
     }
     // The admin's own objects: the admin account and key, an unowned VM and its backup, an offering of a third domain.
     const d3 = await ok('POST', '/v1/domains', { body: { name: 'dom-nobody' } });
@@ -78,7 +84,7 @@ describe('authorization matrix: admin, two users in two domains, every route', (
     adminObjects = { account: me.accountId, key: adminKeyId, vm: unowned.uuid, vmName: unowned.name, backup: ub.id, offering: await dedicated(d3.id, 'only-nobody'), domain: d3.id };
     // Sanity: every object is real, so a 404 below is a refusal, not a typo.
     for (const who of ['a', 'b'] as Who[]) {
-      for (const url of [`/v1/vms/${own[who].vm}`, `/v1/backups/${own[who].backup}`, `/v1/restores/${own[who].restore}`, `/v1/backup-offerings/${own[who].offering}`]) {
+      for (const url of [`/v1/vms/${own[who].vm}`, `/v1/backups/${own[who].backup}`, `/v1/restores/${own[who].restore}`, `/v1/backup-offerings/${own[who].offering}`, `/v1/backup-schedules/${own[who].schedule}`]) {
         await ok('GET', url, { key: key[who] });
       }
     }
@@ -147,6 +153,32 @@ describe('authorization matrix: admin, two users in two domains, every route', (
       'POST /v1/backups/:id/create-vm': [deny('POST', `/v1/backups/${o.backup}/create-vm`, { name: `${o.vmName}-stolen` })],
       'GET /v1/restores': [read('/v1/restores'), read(`/v1/restores?vmId=${o.vm}`), read(`/v1/restores?backupId=${o.backup}`)],
       'GET /v1/restores/:id': o.restore ? [deny('GET', `/v1/restores/${o.restore}`)] : [],
+      'PATCH /v1/backups/:id': [deny('PATCH', `/v1/backups/${o.backup}`, { protected: true })],
+      // Schedules: the other's schedule by id, and one made for the other's VM.
+      'POST /v1/backup-schedules': [deny('POST', '/v1/backup-schedules', { vmId: o.vm, intervalType: 'DAILY', schedule: '00:04', timezone: 'UTC', maxBackups: 2 })],
+      'GET /v1/backup-schedules': [read('/v1/backup-schedules'), read(`/v1/backup-schedules?vmId=${o.vm}`)],
+      ...(o.schedule
+        ? {
+            'GET /v1/backup-schedules/:id': [deny('GET', `/v1/backup-schedules/${o.schedule}`)],
+            'PATCH /v1/backup-schedules/:id': [deny('PATCH', `/v1/backup-schedules/${o.schedule}`, { maxBackups: 1 })],
+            'DELETE /v1/backup-schedules/:id': [deny('DELETE', `/v1/backup-schedules/${o.schedule}`)],
+            'POST /v1/backup-schedules/:id/pause': [deny('POST', `/v1/backup-schedules/${o.schedule}/pause`)],
+            'POST /v1/backup-schedules/:id/resume': [deny('POST', `/v1/backup-schedules/${o.schedule}/resume`)],
+            'POST /v1/backup-schedules/:id/trigger': [deny('POST', `/v1/backup-schedules/${o.schedule}/trigger`)],
+          }
+        : {}),
+      // Provider schedules, retention policies and the sync task are the root admins'.
+      'GET /v1/backup-offerings/:id/sla-schedule': [deny('GET', `/v1/backup-offerings/${o.offering}/sla-schedule`)],
+      'PUT /v1/backup-offerings/:id/sla-schedule': [
+        deny('PUT', `/v1/backup-offerings/${me.offering}/sla-schedule`, { intervalType: 'DAILY', schedule: '00:05', timezone: 'UTC', maxBackups: 2 }),
+      ],
+      'DELETE /v1/backup-offerings/:id/sla-schedule': [deny('DELETE', `/v1/backup-offerings/${o.offering}/sla-schedule`)],
+      'GET /v1/backup-offerings/:id/retention-policy': [deny('GET', `/v1/backup-offerings/${o.offering}/retention-policy`)],
+      'PUT /v1/backup-offerings/:id/retention-policy': [deny('PUT', `/v1/backup-offerings/${me.offering}/retention-policy`, { keepLast: 1 })],
+      'POST /v1/backup-offerings/:id/retention-policy/dry-run': [deny('POST', `/v1/backup-offerings/${o.offering}/retention-policy/dry-run`, {})],
+      'POST /v1/zones/:id/backup-sync': [deny('POST', `/v1/zones/${kb.zoneId}/backup-sync`)],
+      'GET /v1/backup-orphans': [deny('GET', '/v1/backup-orphans')],
+      'GET /v1/usage': [deny('GET', `/v1/usage?accountId=${o.account}`), read('/v1/usage')],
       'GET /v1/backup-service-jobs': [deny('GET', `/v1/backup-service-jobs?backupId=${o.backup}`)],
       'GET /v1/backup-service-jobs/:id': [deny('GET', `/v1/backup-service-jobs/${o.backup}`)],
       'POST /v1/backup-service-jobs/compress-due': [deny('POST', '/v1/backup-service-jobs/compress-due', {})],
