@@ -12,6 +12,7 @@ import { repositoryRoutes } from './routes/repositories';
 import { offeringRoutes } from './routes/offerings';
 import { backupAssignmentRoutes } from './routes/backupAssignment';
 import { restoreRoutes } from './routes/restores';
+import { serviceJobRoutes } from './routes/serviceJobs';
 import { hostRoutes } from './routes/hosts';
 import { vmRoutes } from './routes/vms';
 import { zoneRoutes } from './routes/zones';
@@ -33,7 +34,7 @@ export function createApp(deps: ApiDeps) {
   const routers = [
     accountRoutes, zoneRoutes, hostRoutes, vmRoutes,
     settingRoutes, providerRoutes, repositoryRoutes, offeringRoutes, backupAssignmentRoutes,
-    backupRoutes, restoreRoutes, scheduleRoutes, slaScheduleRoutes, retentionRoutes, syncRoutes,
+    backupRoutes, restoreRoutes, scheduleRoutes, slaScheduleRoutes, retentionRoutes, syncRoutes, serviceJobRoutes,
   ];
   for (const routes of routers) v1.use(routes(deps));
   app.use('/v1', v1);

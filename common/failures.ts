@@ -89,6 +89,18 @@ export const Failure = {
   /** The freeze guard thawed the guest before the backup job started. */
   NotQuiesced: 'NotQuiesced',
 
+  // Compression (issue 12)
+  /** The repository has less free space than backup.compression.minimum.free.storage asks for. */
+  CompressionNoSpace: 'CompressionNoSpace',
+  /** The job ran longer than backup.compression.timeout: its qemu-img was killed. */
+  CompressionTimeout: 'CompressionTimeout',
+  /** The compressed copy fails qemu-img check or differs from the original. */
+  CompressionMismatch: 'CompressionMismatch',
+  /** A restore reads the backup's chain: finalize waits (retryable; the wait is not an attempt). */
+  RestoreReading: 'RestoreReading',
+  /** The compression job failed for good, after its retries; the backup stays readable. */
+  CompressionFailed: 'CompressionFailed',
+
   // A whole operation (raised by its workflow, with the cause in the message)
   BackupFailed: 'BackupFailed',
   RestoreFailed: 'RestoreFailed',

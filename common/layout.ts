@@ -76,6 +76,9 @@ export const backupDiskFile = (vmUuid: string, backupId: string, target: string)
  */
 export const backingPath = (parentBackupId: string, target: string) => `../${segment(parentBackupId, 'backupId')}/${diskFileName(target)}`;
 
+/** Where a disk's compressed copy is written beside it, until finalize renames it over the original. */
+export const compressingPath = (diskPath: string) => `${diskPath}.compressing`;
+
 /** Absolute path of a repository file given relative to it, refusing one that leaves the repository. */
 export function repositoryFile(repo: string, file: string): string {
   const root = absolutePath(repo);

@@ -84,8 +84,8 @@ export const SETTINGS = {
     description: "Bandwidth of quick restore's live consolidation (blockpull), to spare the VM's I/O; 0 is none.",
   }),
   'backup.compression.task.enabled': def({
-    schema: bool(), default: true, type: 'boolean', unit: null, scopes: GZ,
-    description: 'Whether backups of offerings with compression are compressed after they are taken.',
+    schema: bool(), default: true, type: 'boolean', unit: null, scopes: GZA,
+    description: 'Whether backups of offerings with compression are compressed after they are taken (off for a zone or an account: not started).',
   }),
   'backup.compression.max.concurrent.operations.per.host': def({
     schema: int(1, 1000), default: 5, type: 'integer', min: 1, max: 1000, unit: 'operations', scopes: GZ,

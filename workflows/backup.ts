@@ -8,6 +8,7 @@ import { Compensations } from './compensations';
 import { errorText } from './errors';
 import { withVmLocks } from './vmLock';
 import { scheduledRun, startRetention } from './retention';
+import { startCompressionIfDue } from './compressBackup';
 
 export interface BackupProgress { phase: string; type?: 'FULL' | 'INCREMENTAL'; fullReason?: string; error?: string }
 export interface BackupResult { backupId: string; status: string; type?: string; fullReason?: string }
@@ -22,7 +23,7 @@ export async function createBackupWorkflow(start: BackupStart): Promise<BackupRe
   const plan = await catalog.allocateBackup({ ...input, workflowId: workflowInfo().workflowId });
   if (plan.status === 'BackedUp') return { backupId: input.backupId, status: plan.status };
   progress.phase = 'waiting for the VM';
-  const result = await withVmLocks([plan.vm.id], 'backup', async () => {
+  const result = await withVmLocks([plan.vm.id], 'backup', async (): Promise<BackupResult> => {
     if (plan.provider === 'dummy') {
       await catalog.recordDummyBackup({ backupId: input.backupId, vmId: plan.vm.id });
       return { backupId: input.backupId, status: 'BackedUp', type: 'FULL' };
@@ -30,6 +31,8 @@ export async function createBackupWorkflow(start: BackupStart): Promise<BackupRe
     return takeBackup(plan, input, progress);
   });
   await startRetention(input, plan);
+  // Issue 12: an offering that compresses starts the backup's compression (a workflow of its own).
+  if (result.status === 'BackedUp') await startCompressionIfDue(input.backupId);
   return result;
 }
 

@@ -10,3 +10,4 @@ export * from './slotProbe';
 export * from './retention';
 export * from './slaBackups';
 export * from './backupSync';
+export * from './compressBackup';

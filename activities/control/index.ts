@@ -9,6 +9,7 @@ import { createRestoreActivities } from './restores';
 import { createRetentionActivities } from './retention';
 import { createScheduleActivities } from './schedules';
 import { createSyncActivities } from './sync';
+import { createServiceJobActivities } from './serviceJobs';
 import { createSlotActivities } from './slots';
 import { createVmLockActivities } from './vmLocks';
 
@@ -26,6 +27,7 @@ export function createControlActivities(pool: Pool, temporal?: Client) {
     ...createSyncActivities(pool),
     ...createVmLockActivities(pool, temporal),
     ...createSlotActivities(pool, temporal),
+    ...createServiceJobActivities(pool),
   };
 }
 export type ControlActivities = ReturnType<typeof createControlActivities>;

@@ -6,6 +6,7 @@ import { resolveSettings } from '../../common/settings';
 import { catalogState } from './inventory';
 import { fail, Failure } from '../../common/failures';
 import { newVmDiskPath, restoredFormat } from '../../common/layout';
+import { refuseRestoreWhileFinalizing } from './serviceJobs';
 
 const VM_SQL = `SELECT v.id, v.name, v.host_id AS "hostId", h.task_queue AS "hostTaskQueue", v.account_id AS "accountId"
   FROM vms v JOIN hosts h ON h.id = v.host_id WHERE v.id = $1`;
@@ -65,6 +66,8 @@ export function createRestoreActivities(pool: Pool) {
           input.volumeTarget ?? null, input.newVmName ?? null, input.workflowId, input.requestId ?? null],
       );
       const status = (await pool.query(`SELECT status FROM restores WHERE id=$1`, [input.restoreId])).rows[0].status;
+      // Compression swaps files in place: a restore never starts reading a chain being finalized.
+      if (status === 'Running') await refuseRestoreWhileFinalizing(pool, input.restoreId, b.id);
       const zoneId = (await pool.query(`SELECT zone_id FROM vms WHERE id=$1`, [targetVm.id])).rows[0].zone_id;
       const settings = await resolveSettings(pool, ['backup.quickrestore.pull.rate.limit'], { zoneId });
       return {

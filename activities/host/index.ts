@@ -12,3 +12,4 @@ export { abortQuickRestoreDisk, backingChain, consolidateOffline, domainIsRunnin
 export { attachVolume, defineVmFromBackup } from './vmDefinition';
 export { claimNewVolumes, placeNewVolume, releaseNewVolumes } from './newVolume';
 export { scanRepository } from './repositoryScan';
+export { compressBackupDisks, discardCompression, finalizeCompression } from './compress';

@@ -18,6 +18,7 @@ export const BACKUP_COLUMNS = `b.id, b.vm_id AS "vmId", v.name AS "vmName", b.ac
   b.virtual_size::float8 AS "virtualSize", b.duration_ms AS "durationMs", b.hidden, b.error,
   b.schedule_id AS "scheduleId", b.protected, b.workflow_id AS "workflowId",
   b.created_at AS "createdAt", b.started_at AS "startedAt", b.finished_at AS "finishedAt",
+  b.compression_status AS "compressionStatus", b.uncompressed_size::float8 AS "uncompressedSize", b.compression_error AS "compressionError",
   COALESCE((SELECT json_agg(json_build_object('target', d.target, 'file', d.file, 'sourcePath', d.source_path,
             'sizeBytes', d.size_bytes::float8, 'virtualSize', d.virtual_size::float8, 'sourceFormat', d.source_format,
             'fullReason', d.full_reason) ORDER BY d.target)
@@ -81,6 +82,10 @@ export function backupRoutes({ pool, temporal }: ApiDeps) {
       [id],
     );
     if (restoring.rowCount) throw conflict(`backup ${id} is being restored (restore ${restoring.rows[0].id}); delete it when that is done`, 'id');
+    // Compression writes copies of this backup (or of its child, which a forced delete would rebase): refused meanwhile.
+    const compressing = await pool.query(
+      `SELECT id, compression_status FROM backups WHERE (id=$1 OR parent_id=$1) AND compression_status IN ('Compressing','FinalizingCompression') LIMIT 1`, [id]);
+    if (compressing.rowCount) throw conflict(`backup ${compressing.rows[0].id} is ${compressing.rows[0].compression_status}; delete this backup when that is done`, 'id');
     const child = await pool.query(`SELECT id FROM backups WHERE parent_id=$1 AND status='BackedUp'`, [id]);
     if (child.rowCount && !forced) {
       throw conflict(`backup ${id} has a dependent backup ${child.rows[0].id}; use forced=true to merge it into that backup and delete`, 'forced');

@@ -15,6 +15,7 @@ import { createVmFromBackupWorkflow, restoreBackupWorkflow, restoreVolumeWorkflo
 import { restoreProgress } from '../../workflows/restoreCommon';
 import { newVmClaim } from '../../workflows/createVmFromBackup';
 import { visibleBackup } from './backupAccess';
+import { finalizingInChain } from '../../activities/control/serviceJobs';
 
 const RESTORE_COLUMNS = `r.id, r.backup_id AS "backupId", r.source_vm_id AS "sourceVmId", r.target_vm_id AS "targetVmId", r.account_id AS "accountId",
   r.mode, r.quick, r.volume_target AS "volumeTarget", r.new_vm_name AS "newVmName", r.status, r.phase, r.bytes::float8 AS bytes, r.error,
@@ -37,6 +38,8 @@ async function restorableBackup(pool: Pool, req: Request, id: string, quick: boo
   ).rows[0];
   if (b.status !== 'BackedUp') throw conflict(`backup ${id} is ${b.status}: only a BackedUp backup can be restored`, 'id');
   if (row.provider === 'dummy') throw conflict(`backup ${id} was recorded by the dummy provider and holds no data`, 'id');
+  const finalizing = await finalizingInChain(pool, b.id);
+  if (finalizing) throw conflict(`backup ${finalizing} of this backup's chain is FinalizingCompression: its files are being replaced; restore when that is done`, 'id');
   if (row.lockedFor === 'delete backup') throw conflict(`a backup of this VM is being deleted; try again when it is done`, 'id');
   if (quick && !row.allowQuickRestore) throw badRequest('body.quickRestore', "the backup's offering does not allow quick restore");
   return row;

@@ -179,6 +179,9 @@ describe('authorization matrix: admin, two users in two domains, every route', (
       'POST /v1/zones/:id/backup-sync': [deny('POST', `/v1/zones/${kb.zoneId}/backup-sync`)],
       'GET /v1/backup-orphans': [deny('GET', '/v1/backup-orphans')],
       'GET /v1/usage': [deny('GET', `/v1/usage?accountId=${o.account}`), read('/v1/usage')],
+      'GET /v1/backup-service-jobs': [deny('GET', `/v1/backup-service-jobs?backupId=${o.backup}`)],
+      'GET /v1/backup-service-jobs/:id': [deny('GET', `/v1/backup-service-jobs/${o.backup}`)],
+      'POST /v1/backup-service-jobs/compress-due': [deny('POST', '/v1/backup-service-jobs/compress-due', {})],
     };
   };
 

@@ -45,7 +45,7 @@ describe('backup framework: settings and providers', () => {
       expect(kw.items.every((x: any) => x.name.startsWith('backup.validation.'))).toBe(true);
       const acct = await ok('GET', '/v1/settings?scope=account&pageSize=500');
       expect(acct.items.map((x: any) => x.name).sort()).toEqual([
-        'backup.chain.size', 'backup.max.daily', 'backup.max.hourly', 'backup.max.monthly', 'backup.max.weekly',
+        'backup.chain.size', 'backup.compression.task.enabled', 'backup.max.daily', 'backup.max.hourly', 'backup.max.monthly', 'backup.max.weekly',
         'backup.validation.boot.default.timeout', 'backup.validation.end.chain.on.fail',
         'backup.validation.screenshot.default.wait', 'backup.validation.script.default.timeout',
       ]);
