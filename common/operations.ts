@@ -1,15 +1,7 @@
 import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
-import type { SearchAttributePair } from '@temporalio/common';
-import { CONTROL_TASK_QUEUE, SA } from './temporal';
+import { CONTROL_TASK_QUEUE, operationAttributes, type OperationSubject } from './temporal';
 
-/** What an operation is about: the search attributes the Web UI filters by (absent ones are left out). */
-export interface OperationSubject { operation: string; vmId?: string; backupId?: string; hostId?: string; zone?: string }
-
-const KEYS = { vmId: SA.VmId, backupId: SA.BackupId, hostId: SA.HostId, zone: SA.Zone, operation: SA.Operation } as const;
-
-export function operationAttributes(subject: OperationSubject): SearchAttributePair[] {
-  return (Object.keys(KEYS) as (keyof typeof KEYS)[]).flatMap((k) => (subject[k] == null ? [] : [{ key: KEYS[k], value: subject[k] }]));
-}
+export { operationAttributes, type OperationSubject };
 
 /** One operation's workflow: its readable id, its single input, what it is about. */
 export interface OperationStart<I> { workflowId: string; input: I; subject: OperationSubject }

@@ -1,4 +1,4 @@
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 
 /** The control worker runs every workflow and the catalog activities. */
 export const CONTROL_TASK_QUEUE = 'backflow-control';
@@ -15,6 +15,16 @@ export const SA = {
   Operation: defineSearchAttributeKey('Operation', SearchAttributeType.KEYWORD),
 };
 export const SEARCH_ATTRIBUTES = Object.values(SA);
+
+/** What an operation is about: the search attributes the Web UI filters by (absent ones are left out). */
+export interface OperationSubject { operation: string; vmId?: string; backupId?: string; hostId?: string; zone?: string }
+
+const KEYS = { vmId: SA.VmId, backupId: SA.BackupId, hostId: SA.HostId, zone: SA.Zone, operation: SA.Operation } as const;
+
+/** Pure, so workflows starting children set the same attributes as the API does. */
+export function operationAttributes(subject: OperationSubject): SearchAttributePair[] {
+  return (Object.keys(KEYS) as (keyof typeof KEYS)[]).flatMap((k) => (subject[k] == null ? [] : [{ key: KEYS[k], value: subject[k] }]));
+}
 
 /**
  * Server setting for every Temporal we run: long-polls end every 10 s (default 60 s), so a live worker

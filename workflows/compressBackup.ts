@@ -4,7 +4,7 @@ import {
 import type { ControlActivities } from '../activities/control';
 import { Failure } from '../common/failures';
 import type { CompressionPlan } from '../common/schemas/serviceJobs';
-import { SA } from '../common/temporal';
+import { operationAttributes } from '../common/temporal';
 import type * as HostActivities from '../activities/host';
 import { catalog, onHost, presets } from './activities';
 import { errorText } from './errors';
@@ -151,13 +151,7 @@ export async function startCompressionIfDue(backupId: string): Promise<void> {
       workflowId: compressWorkflowId(due.vmName, backupId),
       args: [{ backupId }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
-      typedSearchAttributes: [
-        { key: SA.VmId, value: due.vmId },
-        { key: SA.BackupId, value: backupId },
-        { key: SA.HostId, value: due.hostId },
-        { key: SA.Zone, value: due.zone },
-        { key: SA.Operation, value: 'compress' },
-      ],
+      typedSearchAttributes: operationAttributes({ operation: 'compress', vmId: due.vmId, backupId, hostId: due.hostId, zone: due.zone }),
     });
   } catch (err) {
     if (isCancellation(err)) throw err;

@@ -6,7 +6,7 @@ import { notFound } from '../errors';
 import { IdParams, listResult, pageSql, parse } from '../validate';
 import { createServiceJobActivities } from '../../activities/control/serviceJobs';
 import { CompressDueSchema, ListServiceJobsQuery } from '../../common/schemas/serviceJobs';
-import { CONTROL_TASK_QUEUE, SA } from '../../common/temporal';
+import { CONTROL_TASK_QUEUE, operationAttributes } from '../../common/temporal';
 import { compressBackupWorkflow, compressWorkflowId } from '../../workflows/compressBackup';
 
 const JOB_COLUMNS = `j.id, j.backup_id AS "backupId", j.host_id AS "hostId", j.zone_id AS "zoneId", j.type, j.attempts, j.executing,
@@ -55,13 +55,7 @@ export function serviceJobRoutes({ pool, temporal }: ApiDeps) {
           workflowId,
           taskQueue: CONTROL_TASK_QUEUE,
           args: [{ backupId }],
-          typedSearchAttributes: [
-            { key: SA.VmId, value: due.vmId },
-            { key: SA.BackupId, value: backupId },
-            { key: SA.HostId, value: due.hostId },
-            { key: SA.Zone, value: due.zone },
-            { key: SA.Operation, value: 'compress' },
-          ],
+          typedSearchAttributes: operationAttributes({ operation: 'compress', vmId: due.vmId, backupId, hostId: due.hostId, zone: due.zone }),
         });
         started.push({ backupId, workflowId });
       } catch (e) {
