@@ -13,7 +13,7 @@ cd "$ROOT"
 results="$BACKFLOW_STATE_DIR/jest-results.json"
 rm -f "$results"
 set +e
-npx --no-install jest --runInBand --json --outputFile="$results" "$@"
+npx --no-install jest --maxWorkers=2 --json --outputFile="$results" "$@"
 rc=$?
 set -e
 if [ -f "$results" ]; then
