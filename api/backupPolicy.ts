@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Caller } from './auth';
 import { badRequest, conflict, forbidden, HttpError, notFound } from './errors';
+import { offeringOpenSql } from '../common/offeringAccess';
 import { resolveSettings, type ProviderName } from '../common/settings';
 import type { RepositoryTypeName } from '../common/schemas/repositories';
 
@@ -55,13 +56,7 @@ export const OFFERING_COLUMNS = `o.id, o.name, o.description, o.zone_id AS "zone
 export const REPOSITORY_COLUMNS = `r.id, r.name, r.zone_id AS "zoneId", rz.name AS zone, r.type, r.address, r.mount_options AS "mountOptions",
   r.capacity_bytes::float8 AS "capacityBytes", r.created_at AS "createdAt", r.updated_at AS "updatedAt"`;
 
-/**
- * SQL condition: offering `o` is open to an account of the domain whose path is the parameter `$n`:
- * public, or dedicated to that domain or one of its ancestors (so subdomains inherit it).
- */
-export const offeringOpenSql = (n: number) =>
-  `(o.is_public OR EXISTS (SELECT 1 FROM domains od WHERE od.id = ANY(o.domain_ids)
-     AND ($${n}::text = od.path OR left($${n}::text, length(od.path) + 1) = od.path || '/')))`;
+export { offeringOpenSql };
 
 export async function domainPath(db: Db, domainId: string): Promise<string> {
   const r = await db.query(`SELECT path FROM domains WHERE id = $1`, [domainId]);

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { inTransaction } from '../../common/db';
+import { offeringOpenSql } from '../../common/offeringAccess';
 import { resolveSettings } from '../../common/settings';
 import type { BackupDiskRecord, BackupPlan, BackupWorkflowInput, ChainDecision } from '../../common/schemas/backups';
 import { fail, Failure } from '../../common/failures';
@@ -22,6 +23,15 @@ export function createBackupActivities(pool: Pool) {
       const v = r.rows[0];
       if (!v.offering_id) throw fail.nonRetryable(Failure.NoOffering, `VM ${v.name} is not assigned to a backup offering`);
       if (v.provider !== 'dummy' && !v.repo_id) throw fail.nonRetryable(Failure.NoRepository, `offering of VM ${v.name} has no backup repository`);
+      // A scheduled run was asked for by no request: the offering may have been dedicated elsewhere since.
+      if (input.scheduleId && v.account_id) {
+        const open = await pool.query(
+          `SELECT 1 FROM backup_offerings o, accounts a JOIN domains d ON d.id = a.domain_id
+           WHERE o.id = $1 AND a.id = $2 AND ${offeringOpenSql('d.path')}`,
+          [v.offering_id, v.account_id],
+        );
+        if (!open.rowCount) throw fail.nonRetryable(Failure.Forbidden, `offering of VM ${v.name} is dedicated to other domains than that of its account`);
+      }
       await pool.query(
         `INSERT INTO backups (id, vm_id, account_id, zone_id, host_id, offering_id, repository_id, provider, name, description,
                               request_id, quiesce, isolated, workflow_id, schedule_id)
