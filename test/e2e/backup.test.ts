@@ -1,9 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { agentCommand } from '../../activities/host/virsh';
-import { backupVia, enrol, KbossZone, offlineWrite, qemuImgCompare, settle, setupKbossZone, snapshotDisk } from '../helpers/backups';
-import { Stack, startStack } from '../helpers/stack';
-import { createTestVm, destroyTestVm, guestWrite, TestVm, virsh, waitForAgent } from '../helpers/vm';
+import { backupVia, KbossZone, offlineWrite, qemuImgCompare, settle, snapshotDisk } from '../helpers/backups';
+import { enrolledVm, startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
+import { Stack } from '../helpers/stack';
+import { guestWrite, TestVm, TestVmOptions, virsh, waitForAgent } from '../helpers/vm';
 
 const MiB = 1024 * 1024;
 
@@ -16,12 +17,7 @@ describe('createBackup on the real stack', () => {
   const ref = (vm: TestVm, point: string) => path.join(vm.dir, `ref-${point}.qcow2`);
   const file = (b: any, target = 'vda') => path.join(kb.repoPath, b.disks.find((d: any) => d.target === target).file);
 
-  const newVm = async (opts: Parameters<typeof createTestVm>[0], offeringId = kb.offeringId) => {
-    const vm = await createTestVm(opts);
-    vms.push(vm);
-    await enrol(s, vm.uuid, offeringId);
-    return vm;
-  };
+  const newVm = (opts: TestVmOptions, offeringId = kb.offeringId) => enrolledVm(s, vms, opts, offeringId);
   /** Backs up a running VM while it is paused, so the reference copy is the disk at backup time. */
   const backupPaused = async (vm: TestVm, refName: string, body: Record<string, unknown> = {}) => {
     await virsh(['suspend', vm.name]);
@@ -33,15 +29,8 @@ describe('createBackup on the real stack', () => {
     }
   };
 
-  beforeAll(async () => {
-    s = await startStack();
-    kb = await setupKbossZone(s);
-  });
-  afterAll(async () => {
-    for (const vm of vms) await destroyTestVm(vm).catch(() => undefined);
-    await s?.stop();
-    kb?.cleanup();
-  });
+  beforeAll(async () => ({ s, kb } = await startKbossStack()));
+  afterAll(() => stopKbossStack(s, kb, vms));
 
   test('running VM: full, then incrementals of exactly the written blocks, each equal to the disk at its time', async () => {
     const vm = await newVm({ os: false, diskSizeMiB: 256 });

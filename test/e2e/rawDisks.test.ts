@@ -2,9 +2,10 @@ import { execFile } from 'node:child_process';
 import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { backupVia, enrol, KbossZone, qemuImgCompare, settle, setupKbossZone } from '../helpers/backups';
-import { Stack, startStack } from '../helpers/stack';
-import { createTestVm, destroyTestVm, diskPathOf, guestWrite, TestVm, virsh } from '../helpers/vm';
+import { backupVia, enrol, KbossZone, qemuImgCompare, settle } from '../helpers/backups';
+import { startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
+import { Stack } from '../helpers/stack';
+import { createTestVm, diskPathOf, guestWrite, TestVm, virsh } from '../helpers/vm';
 
 const MiB = 1024 * 1024;
 const exec = promisify(execFile);
@@ -109,15 +110,8 @@ describe('raw disks', () => {
     }
   };
 
-  beforeAll(async () => {
-    s = await startStack();
-    kb = await setupKbossZone(s);
-  });
-  afterAll(async () => {
-    for (const vm of vms) await destroyTestVm(vm).catch(() => undefined);
-    await s?.stop();
-    kb?.cleanup();
-  });
+  beforeAll(async () => ({ s, kb } = await startKbossStack()));
+  afterAll(() => stopKbossStack(s, kb, vms));
 
   test('running VM: vdb (raw) full every time, vda incremental; every point restores in place, by volume, as a new VM and quickly', async () => {
     const vm = await rawVm(true);

@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { backupVia, enrol, KbossZone, offlineWrite, qemuImgCompare, settle, setupKbossZone, snapshotDisk } from '../helpers/backups';
+import { backupVia, KbossZone, offlineWrite, qemuImgCompare, settle, snapshotDisk } from '../helpers/backups';
+import { enrolledVm, startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
 import { triggerAndSettle } from '../helpers/schedules';
-import { drainWorkflows } from '../helpers/schedules';
-import { Stack, startStack } from '../helpers/stack';
-import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
+import { apiOk, Stack } from '../helpers/stack';
+import { TestVm } from '../helpers/vm';
 
 const exec = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -17,18 +17,9 @@ describe('retention', () => {
   let kb: KbossZone;
   const vms: TestVm[] = [];
 
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await s.api(method, url, { body });
-    if (r.status >= 300) throw new Error(`${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
+  const ok = (method: string, url: string, body?: unknown) => apiOk(s, method, url, body);
   /** A stopped VM, so each backup is exactly the disk as written just before it. */
-  const newVm = async (offeringId = kb.offeringId) => {
-    const vm = await createTestVm({ os: false, diskSizeMiB: 64, start: false });
-    vms.push(vm);
-    await enrol(s, vm.uuid, offeringId);
-    return vm;
-  };
+  const newVm = (offeringId = kb.offeringId) => enrolledVm(s, vms, { os: false, diskSizeMiB: 64, start: false }, offeringId);
   const ref = (vm: TestVm, id: string) => path.join(vm.dir, `ref-${id}.qcow2`);
   /** Writes something new, keeps a copy of the disk as it is, and names the copy after the backup that follows. */
   const writeAndKeep = async (vm: TestVm, i: number, regions = 14) => {
@@ -47,16 +38,8 @@ describe('retention', () => {
     );
   const du = async (dir: string) => Number((await exec('du', ['-sb', dir])).stdout.split('\t')[0]);
 
-  beforeAll(async () => {
-    s = await startStack();
-    kb = await setupKbossZone(s, { backupChainSize: 3 });
-  });
-  afterAll(async () => {
-    if (s) await drainWorkflows(s).catch(() => undefined);
-    for (const vm of vms) await destroyTestVm(vm).catch(() => undefined);
-    await s?.stop();
-    kb?.cleanup();
-  });
+  beforeAll(async () => ({ s, kb } = await startKbossStack({}, { backupChainSize: 3 })));
+  afterAll(() => stopKbossStack(s, kb, vms, { drain: true }));
 
   test('6 runs of a schedule with maxBackups 2, chain size 3: 2 listed backups, each restores byte for byte, no other file kept', async () => {
     const vm = await newVm();

@@ -1,9 +1,9 @@
 import { SA } from '../../common/temporal';
-import { enrol, KbossZone, setupKbossZone } from '../helpers/backups';
+import { KbossZone } from '../helpers/backups';
+import { enrolledVm, startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
 import { cliDescribeSchedule, localTime, scheduleBackups, settleScheduledBackup } from '../helpers/schedules';
-import { drainWorkflows } from '../helpers/schedules';
-import { eventually, Stack, startStack } from '../helpers/stack';
-import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
+import { apiOk, eventually, Stack } from '../helpers/stack';
+import { TestVm } from '../helpers/vm';
 
 /** Issue 11: backup schedules as Temporal Schedules, on the real stack. */
 describe('backup schedules', () => {
@@ -11,31 +11,14 @@ describe('backup schedules', () => {
   let kb: KbossZone;
   const vms: TestVm[] = [];
 
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await s.api(method, url, { body });
-    if (r.status >= 300) throw new Error(`${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
-  const newVm = async () => {
-    const vm = await createTestVm({ os: false, diskSizeMiB: 32 });
-    vms.push(vm);
-    await enrol(s, vm.uuid, kb.offeringId);
-    return vm;
-  };
+  const ok = (method: string, url: string, body?: unknown) => apiOk(s, method, url, body);
+  const newVm = () => enrolledVm(s, vms, { os: false, diskSizeMiB: 32 }, kb.offeringId);
   /** Every schedule Temporal has, by id (describe is strongly consistent, list is not). */
   const temporalHas = (id: string) => s.client.schedule.getHandle(id).describe().then(() => true, () => false);
   const catalogSchedules = async () => (await s.pool.query(`SELECT temporal_id FROM backup_schedules ORDER BY temporal_id`)).rows.map((r) => r.temporal_id);
 
-  beforeAll(async () => {
-    s = await startStack();
-    kb = await setupKbossZone(s);
-  });
-  afterAll(async () => {
-    if (s) await drainWorkflows(s).catch(() => undefined);
-    for (const vm of vms) await destroyTestVm(vm).catch(() => undefined);
-    await s?.stop();
-    kb?.cleanup();
-  });
+  beforeAll(async () => ({ s, kb } = await startKbossStack()));
+  afterAll(() => stopKbossStack(s, kb, vms, { drain: true }));
 
   test('every bad input is a 400 naming the field, and neither the catalog nor Temporal changes', async () => {
     const vm = await newVm();

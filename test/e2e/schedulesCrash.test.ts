@@ -1,30 +1,18 @@
-import { enrol, KbossZone, setupKbossZone } from '../helpers/backups';
+import { enrol, KbossZone } from '../helpers/backups';
+import { startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
 import { scheduleBackups, settleScheduledBackup } from '../helpers/schedules';
-import { drainWorkflows } from '../helpers/schedules';
-import { eventually, Stack, startStack } from '../helpers/stack';
-import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
+import { apiOk, eventually, Stack } from '../helpers/stack';
+import { createTestVm, TestVm } from '../helpers/vm';
 
 /** Issue 11: the host worker (a real process, SIGKILLed) dies between two fires; the next fire still backs up. */
 describe('schedules across a host worker crash', () => {
   let s: Stack;
   let kb: KbossZone;
   let vm: TestVm | undefined;
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await s.api(method, url, { body });
-    if (r.status >= 300) throw new Error(`${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
+  const ok = (method: string, url: string, body?: unknown) => apiOk(s, method, url, body);
 
-  beforeAll(async () => {
-    s = await startStack({ hostWorker: 'process' });
-    kb = await setupKbossZone(s);
-  });
-  afterAll(async () => {
-    if (s) await drainWorkflows(s).catch(() => undefined);
-    if (vm) await destroyTestVm(vm).catch(() => undefined);
-    await s?.stop();
-    kb?.cleanup();
-  });
+  beforeAll(async () => ({ s, kb } = await startKbossStack({ hostWorker: 'process' })));
+  afterAll(() => stopKbossStack(s, kb, [vm], { drain: true }));
 
   test('killed and restarted between two fires: the second fire takes its backup', async () => {
     vm = await createTestVm({ os: false, diskSizeMiB: 32 });

@@ -1,39 +1,24 @@
-import { enrol, KbossZone, setupKbossZone } from '../helpers/backups';
+import { KbossZone } from '../helpers/backups';
+import { enrolledVm, startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
 import { drainWorkflows } from '../helpers/schedules';
-import { eventually, Stack, startStack } from '../helpers/stack';
-import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
+import { apiOk, eventually, Stack } from '../helpers/stack';
+import { TestVm } from '../helpers/vm';
 
 /** Issue 11: an SLA offering's provider-controlled schedule backs up every VM assigned to it. */
 describe('SLA offerings', () => {
   let s: Stack;
   let kb: KbossZone;
   const vms: TestVm[] = [];
-  const ok = async (method: string, url: string, body?: unknown, key?: string) => {
-    const r = await s.api(method, url, { body, key });
-    if (r.status >= 300) throw new Error(`${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
+  const ok = (method: string, url: string, body?: unknown, key?: string) => apiOk(s, method, url, body, key);
   const backupsOf = async (vmId: string, scheduleId: string) =>
     (await s.pool.query(`SELECT id, status, workflow_id FROM backups WHERE vm_id = $1 AND schedule_id = $2 ORDER BY created_at`, [vmId, scheduleId])).rows;
 
-  beforeAll(async () => {
-    s = await startStack();
-    kb = await setupKbossZone(s);
-  });
-  afterAll(async () => {
-    if (s) await drainWorkflows(s).catch(() => undefined);
-    for (const vm of vms) await destroyTestVm(vm).catch(() => undefined);
-    await s?.stop();
-    kb?.cleanup();
-  });
+  beforeAll(async () => ({ s, kb } = await startKbossStack()));
+  afterAll(() => stopKbossStack(s, kb, vms, { drain: true }));
 
   test('a schedule one minute away backs up both VMs of the offering; users cannot back up on it; a VM taken off is not backed up', async () => {
     const off = await ok('POST', '/v1/backup-offerings', { name: 'sla-gold', zoneId: kb.zoneId, repositoryId: kb.repoId, allowUserDrivenBackups: false });
-    for (let i = 0; i < 2; i++) {
-      const vm = await createTestVm({ os: false, diskSizeMiB: 32 });
-      vms.push(vm);
-      await enrol(s, vm.uuid, off.id);
-    }
+    for (let i = 0; i < 2; i++) await enrolledVm(s, vms, { os: false, diskSizeMiB: 32 }, off.id);
     const [vm1, vm2] = vms;
     const alice = await ok('POST', '/v1/accounts', { name: 'alice', role: 'user' });
     const aliceKey = (await ok('POST', `/v1/accounts/${alice.id}/keys`, {})).key;

@@ -3,10 +3,11 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { backupVia, enrol, KbossZone, setupKbossZone } from '../helpers/backups';
+import { backupVia, enrol, KbossZone } from '../helpers/backups';
+import { startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
 import { drainWorkflows } from '../helpers/schedules';
-import { eventually, Stack, startStack } from '../helpers/stack';
-import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
+import { apiOk, eventually, Stack } from '../helpers/stack';
+import { createTestVm, TestVm } from '../helpers/vm';
 import { backupSyncWorkflowId, lastBackupSync } from '../../workflows/backupSync';
 
 const exec = promisify(execFile);
@@ -16,21 +17,10 @@ describe('background sync task', () => {
   let s: Stack;
   let kb: KbossZone;
   let vm: TestVm | undefined;
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await s.api(method, url, { body });
-    if (r.status >= 300) throw new Error(`${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
+  const ok = (method: string, url: string, body?: unknown) => apiOk(s, method, url, body);
 
-  beforeAll(async () => {
-    s = await startStack();
-    kb = await setupKbossZone(s);
-  });
-  afterAll(async () => {
-    if (vm) await destroyTestVm(vm).catch(() => undefined);
-    await s?.stop();
-    kb?.cleanup();
-  });
+  beforeAll(async () => ({ s, kb } = await startKbossStack()));
+  afterAll(() => stopKbossStack(s, kb, [vm]));
 
   test('marks a backup whose file was deleted by hand, lists orphan folders, records usage matching du', async () => {
     vm = await createTestVm({ os: false, diskSizeMiB: 32, start: false });

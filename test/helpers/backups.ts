@@ -6,17 +6,11 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { CACHE } from './paths';
-import type { Stack } from './stack';
+import { apiOk as ok, type Stack } from './stack';
 
 const exec = promisify(execFile);
 
 export interface KbossZone { zoneId: string; repoId: string; repoPath: string; offeringId: string; cleanup: () => void }
-
-async function ok<T = any>(s: Stack, method: string, url: string, body?: unknown): Promise<T> {
-  const r = await s.api(method, url, { body });
-  if (r.status >= 300) throw new Error(`${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
 
 /** The test host's zone set up for kboss through the API: framework on, a local repository, an offering. */
 export async function setupKbossZone(s: Stack, offering: Record<string, unknown> = {}): Promise<KbossZone> {

@@ -1,15 +1,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { TEMPORAL_BIN } from './paths';
-import { eventually, type Stack } from './stack';
+import { apiOk as ok, eventually, type Stack } from './stack';
 
 const exec = promisify(execFile);
-
-async function ok<T = any>(s: Stack, method: string, url: string, body?: unknown): Promise<T> {
-  const r = await s.api(method, url, { body });
-  if (r.status >= 300) throw new Error(`${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
 
 /** A schedule's backups in the catalog, oldest first, whatever their status. */
 export async function scheduleBackups(s: Stack, scheduleId: string): Promise<{ id: string; status: string; workflow_id: string }[]> {

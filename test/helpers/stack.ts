@@ -68,6 +68,13 @@ export interface StackOptions {
   temporalAddress?: string;
 }
 
+/** An API call that must succeed: its body, or an error that names the call and what it answered. */
+export async function apiOk<T = any>(s: Stack, method: string, url: string, body?: unknown, key?: string): Promise<T> {
+  const r = await s.api(method, url, { body, key });
+  if (r.status >= 300) throw new Error(`${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   quietRuntime();
   const db = await createTestDatabase(opts.pgAdminUrl);

@@ -1,10 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
-import { CONTROL_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../../common/temporal';
+import { CONTROL_TASK_QUEUE } from '../../common/temporal';
 import { createBackupWorkflow, retentionWorkflow } from '../../workflows';
-import { TEMPORAL_BIN } from '../helpers/paths';
+import { stubbedWorkers } from './stubbedWorker';
 
 /**
  * Workflow unit tests (catalog activities stubbed, real Temporal server): retention deletes oldest
@@ -12,15 +10,7 @@ import { TEMPORAL_BIN } from '../helpers/paths';
  * scheduled run allocates its own backup id and starts retention after it.
  */
 describe('retention and scheduled runs (workflows)', () => {
-  let env: TestWorkflowEnvironment;
-  let bundle: WorkflowBundleWithSourceMap;
-  beforeAll(async () => {
-    env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: SEARCH_ATTRIBUTES, ip: '127.0.0.1' },
-    });
-    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
-  });
-  afterAll(() => env?.teardown());
+  const workers = stubbedWorkers();
 
   test('oldest first; a protected one is skipped; one failing deletion does not stop the others', async () => {
     const [a, b, c, d] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
@@ -40,9 +30,8 @@ describe('retention and scheduled runs (workflows)', () => {
       acquireVmLock: async () => undefined,
       releaseVmLock: async () => undefined,
     };
-    const w = await Worker.create({ connection: env.nativeConnection, taskQueue: CONTROL_TASK_QUEUE, workflowBundle: bundle, activities: control });
-    const out = await w.runUntil(
-      env.client.workflow.execute(retentionWorkflow, {
+    const out = await workers.runControl(control, () =>
+      workers.env.client.workflow.execute(retentionWorkflow, {
         workflowId: `retention-test-${randomUUID()}`, taskQueue: CONTROL_TASK_QUEUE, args: [{ vmId, scheduleId: randomUUID(), backupId: randomUUID() }],
       }),
     );
@@ -72,13 +61,12 @@ describe('retention and scheduled runs (workflows)', () => {
         return { remove: [] };
       },
     };
-    const w = await Worker.create({ connection: env.nativeConnection, taskQueue: CONTROL_TASK_QUEUE, workflowBundle: bundle, activities: control });
-    const out = await w.runUntil(async () => {
-      const r = await env.client.workflow.execute(createBackupWorkflow, {
+    const out = await workers.runControl(control, async () => {
+      const r = await workers.env.client.workflow.execute(createBackupWorkflow, {
         workflowId: `backup-test-${randomUUID()}`, taskQueue: CONTROL_TASK_QUEUE,
         args: [{ vmId: vm.id, accountId: null, quiesce: false, isolated: false, scheduleId }],
       });
-      await env.client.workflow.getHandle(`retention-vm1-${r.backupId}`).result();
+      await workers.env.client.workflow.getHandle(`retention-vm1-${r.backupId}`).result();
       return r;
     });
     expect(out.status).toBe('BackedUp');

@@ -21,6 +21,12 @@ export function stubbedWorkers() {
   });
   afterAll(() => env?.teardown());
 
+  /** Runs fn while a control worker (the workflows and `control`) polls. */
+  const runControl = async <T>(control: Stubs, fn: () => Promise<T>): Promise<T> => {
+    const wControl = await Worker.create({ connection: env.nativeConnection, taskQueue: CONTROL_TASK_QUEUE, workflowBundle: bundle, activities: control });
+    return wControl.runUntil(fn);
+  };
+
   return {
     get env() {
       return env;
@@ -30,10 +36,11 @@ export function stubbedWorkers() {
     },
     /** Runs fn while a control worker (the workflows and `control`) and a host worker (`host`) poll. */
     async run<T>(stubs: { control: Stubs; hostQueue: string; host: Stubs }, fn: () => Promise<T>): Promise<T> {
-      const wControl = await Worker.create({ connection: env.nativeConnection, taskQueue: CONTROL_TASK_QUEUE, workflowBundle: bundle, activities: stubs.control });
       const wHost = await Worker.create({ connection: env.nativeConnection, taskQueue: stubs.hostQueue, activities: stubs.host });
-      return wControl.runUntil(wHost.runUntil(fn));
+      return runControl(stubs.control, () => wHost.runUntil(fn));
     },
+    /** For workflows that call no host activity. */
+    runControl,
   };
 }
 
