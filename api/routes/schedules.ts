@@ -43,6 +43,23 @@ export function scheduleRoutes(deps: ApiDeps) {
   /** A schedule as answered: the record, Temporal's view (next runs, paused, last run) and its last backup. */
   const view = async (row: Row) => ({ ...row, temporal: await describeTemporalSchedule(temporal, row.temporalId).catch(() => null) });
   const reload = async (req: Request, id: string) => view(await visibleSchedule(pool, req, id));
+  /**
+   * Changes one schedule the caller may act on, in the catalog and in Temporal as one (inStepWithTemporal):
+   * `apply` gets the row as it was, locked; `undo` puts Temporal back to it if the commit fails.
+   */
+  const changeSchedule = async (req: Request, id: string, apply: (c: PoolClient, old: Row) => Promise<void>, undo: (old: Row) => Promise<unknown>) => {
+    let old: Row | undefined;
+    await inStepWithTemporal(
+      pool,
+      async (c) => {
+        old = await visibleSchedule(c, req, id, true);
+        await apply(c, old);
+      },
+      async () => {
+        await undo(old!);
+      },
+    );
+  };
 
   r.post('/backup-schedules', async (req, res) => {
     const body = parse(CreateScheduleSchema, req, 'body');
@@ -93,12 +110,9 @@ export function scheduleRoutes(deps: ApiDeps) {
   r.patch('/backup-schedules/:id', async (req, res) => {
     const { id } = parse(IdParams, req, 'params');
     const body = parse(UpdateScheduleSchema, req, 'body');
-    let old: Row | undefined;
-    await inStepWithTemporal(
-      pool,
-      async (c) => {
-        const cur = await visibleSchedule(c, req, id, true);
-        old = cur;
+    await changeSchedule(
+      req, id,
+      async (c, cur) => {
         if (body.schedule !== undefined) {
           const t = parseScheduleTime(cur.intervalType, body.schedule);
           if (!t.ok) throw badRequest('body.schedule', t.message);
@@ -111,22 +125,20 @@ export function scheduleRoutes(deps: ApiDeps) {
         );
         await updateTemporalSchedule(temporal, next);
       },
-      () => updateTemporalSchedule(temporal, old!),
+      (old) => updateTemporalSchedule(temporal, old),
     );
     res.json(await reload(req, id));
   });
 
   r.delete('/backup-schedules/:id', async (req, res) => {
     const { id } = parse(IdParams, req, 'params');
-    let old: Row | undefined;
-    await inStepWithTemporal(
-      pool,
-      async (c) => {
-        old = await visibleSchedule(c, req, id, true);
+    await changeSchedule(
+      req, id,
+      async (c, old) => {
         await c.query(`DELETE FROM backup_schedules WHERE id = $1`, [id]);
         await deleteTemporalSchedule(temporal, old.temporalId);
       },
-      () => createTemporalSchedule(temporal, old!),
+      (old) => createTemporalSchedule(temporal, old),
     );
     res.status(204).end();
   });
@@ -134,18 +146,16 @@ export function scheduleRoutes(deps: ApiDeps) {
   for (const [action, paused] of [['pause', true], ['resume', false]] as const) {
     r.post(`/backup-schedules/:id/${action}`, async (req, res) => {
       const { id } = parse(IdParams, req, 'params');
-      let old: Row | undefined;
-      await inStepWithTemporal(
-        pool,
-        async (c) => {
-          old = await visibleSchedule(c, req, id, true);
+      await changeSchedule(
+        req, id,
+        async (c, old) => {
           await c.query(`UPDATE backup_schedules SET paused=$2, updated_at=now() WHERE id=$1`, [id, paused]);
           const h = temporal.schedule.getHandle(old.temporalId);
           await (paused ? h.pause('paused through the Backflow API') : h.unpause('resumed through the Backflow API'));
         },
-        async () => {
-          const h = temporal.schedule.getHandle(old!.temporalId);
-          await (old!.paused ? h.pause() : h.unpause());
+        (old) => {
+          const h = temporal.schedule.getHandle(old.temporalId);
+          return old.paused ? h.pause() : h.unpause();
         },
       );
       res.json(await reload(req, id));

@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { backupVia, enrol, KbossZone, offlineWrite, qemuImgCompare, settle, setupKbossZone, sha256, snapshotDisk } from '../helpers/backups';
+import { backupVia, enrol, KbossZone, offlineWrite, qemuImgCompare, settle, sha256, snapshotDisk } from '../helpers/backups';
 import { qemuImgsUnder } from '../helpers/compression';
-import { eventually, Stack, startStack } from '../helpers/stack';
-import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
+import { apiOk, eventually, Stack } from '../helpers/stack';
+import { startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
+import { createTestVm, TestVm } from '../helpers/vm';
 
 const MiB = 1024 * 1024;
 const exec = promisify(execFile);
@@ -14,22 +15,11 @@ describe('compression with the host worker killed', () => {
   let s: Stack;
   let kb: KbossZone;
   const vms: TestVm[] = [];
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await s.api(method, url, { body });
-    if (r.status >= 300) throw new Error(`${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
+  const ok = (method: string, url: string, body?: unknown) => apiOk(s, method, url, body);
   const setting = (name: string, value: unknown) => ok('PUT', `/v1/settings/${name}`, { scope: 'zone', scopeId: kb.zoneId, value });
 
-  beforeAll(async () => {
-    s = await startStack({ hostWorker: 'process' });
-    kb = await setupKbossZone(s, { compress: true });
-  });
-  afterAll(async () => {
-    for (const vm of vms) await destroyTestVm(vm).catch(() => undefined);
-    await s?.stop();
-    kb?.cleanup();
-  });
+  beforeAll(async () => ({ s, kb } = await startKbossStack({ hostWorker: 'process' }, { compress: true })));
+  afterAll(() => stopKbossStack(s, kb, vms));
 
   test('SIGKILL mid phase 1: qemu-img dies with it, the job is retried and ends Compressed, never unreadable, no partial file left', async () => {
     await setting('backup.compression.rate.limit', 1);

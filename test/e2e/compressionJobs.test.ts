@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { backupVia, enrol, KbossZone, offlineWrite, qemuImgCompare, settle, setupKbossZone, sha256, snapshotDisk } from '../helpers/backups';
+import { backupVia, enrol, KbossZone, offlineWrite, qemuImgCompare, settle, sha256, snapshotDisk } from '../helpers/backups';
 import { qemuImgsUnder } from '../helpers/compression';
-import { eventually, Stack, startStack } from '../helpers/stack';
-import { createTestVm, destroyTestVm, TestVm, virsh } from '../helpers/vm';
+import { apiOk, eventually, Stack } from '../helpers/stack';
+import { startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
+import { createTestVm, TestVm, virsh } from '../helpers/vm';
 
 const MiB = 1024 * 1024;
 const exec = promisify(execFile);
@@ -14,11 +15,7 @@ describe('compression jobs: timeout, delete, restores', () => {
   let s: Stack;
   let kb: KbossZone;
   const vms: TestVm[] = [];
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await s.api(method, url, { body });
-    if (r.status >= 300) throw new Error(`${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
+  const ok = (method: string, url: string, body?: unknown) => apiOk(s, method, url, body);
   const setting = (name: string, value: unknown) => ok('PUT', `/v1/settings/${name}`, { scope: 'zone', scopeId: kb.zoneId, value });
   const newVm = async (sizeMiB: number) => {
     const vm = await createTestVm({ os: false, diskSizeMiB: sizeMiB, start: false });
@@ -29,15 +26,8 @@ describe('compression jobs: timeout, delete, restores', () => {
   const file = (b: any) => path.join(kb.repoPath, b.disks[0].file);
   const job = async (backupId: string, type: string) => (await ok('GET', `/v1/backup-service-jobs?backupId=${backupId}&type=${type}`)).items[0];
 
-  beforeAll(async () => {
-    s = await startStack();
-    kb = await setupKbossZone(s, { compress: true });
-  });
-  afterAll(async () => {
-    for (const vm of vms) await destroyTestVm(vm).catch(() => undefined);
-    await s?.stop();
-    kb?.cleanup();
-  });
+  beforeAll(async () => ({ s, kb } = await startKbossStack({}, { compress: true })));
+  afterAll(() => stopKbossStack(s, kb, vms));
 
   test('over its timeout (1 MB/s, 60 s, 200 MiB): qemu-img is killed, the original untouched; delete refused while Compressing', async () => {
     await setting('backup.compression.rate.limit', 1);

@@ -1,7 +1,8 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { enrol, KbossZone, setupKbossZone } from '../helpers/backups';
-import { eventually, Stack, startStack } from '../helpers/stack';
-import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
+import { enrol, KbossZone } from '../helpers/backups';
+import { startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
+import { apiOk, eventually, Stack } from '../helpers/stack';
+import { createTestVm, TestVm } from '../helpers/vm';
 
 /**
  * Issue 9 item 4 for schedules: a schedule is checked against its offering's domains when it is created
@@ -11,21 +12,10 @@ describe('a schedule on an offering dedicated elsewhere since', () => {
   let s: Stack;
   let kb: KbossZone;
   let vm: TestVm | undefined;
-  const ok = async (method: string, url: string, body?: unknown, key?: string) => {
-    const r = await s.api(method, url, { body, key });
-    if (r.status >= 300) throw new Error(`${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
+  const ok = (method: string, url: string, body?: unknown, key?: string) => apiOk(s, method, url, body, key);
 
-  beforeAll(async () => {
-    s = await startStack();
-    kb = await setupKbossZone(s);
-  });
-  afterAll(async () => {
-    if (vm) await destroyTestVm(vm).catch(() => undefined);
-    await s?.stop();
-    kb?.cleanup();
-  });
+  beforeAll(async () => ({ s, kb } = await startKbossStack()));
+  afterAll(() => stopKbossStack(s, kb, [vm]));
 
   test('its run fails without a backup, and a new schedule is refused', async () => {
     const mine = await ok('POST', '/v1/domains', { name: 'dom-mine' });

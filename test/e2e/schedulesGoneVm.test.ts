@@ -1,5 +1,6 @@
-import { enrol, KbossZone, setupKbossZone } from '../helpers/backups';
-import { Stack, startStack } from '../helpers/stack';
+import { enrol, KbossZone } from '../helpers/backups';
+import { startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
+import { apiOk, Stack } from '../helpers/stack';
 import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
 
 /** Issue 11: a VM that disappears for good takes its schedules with it, from the catalog and from Temporal. */
@@ -7,22 +8,11 @@ describe('schedules of a VM gone for good', () => {
   let s: Stack;
   let kb: KbossZone;
   let vm: TestVm | undefined;
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await s.api(method, url, { body });
-    if (r.status >= 300) throw new Error(`${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
+  const ok = (method: string, url: string, body?: unknown, key?: string) => apiOk(s, method, url, body, key);
   const inTemporal = (temporalId: string) => s.client.schedule.getHandle(temporalId).describe().then(() => true, () => false);
 
-  beforeAll(async () => {
-    s = await startStack();
-    kb = await setupKbossZone(s);
-  });
-  afterAll(async () => {
-    if (vm) await destroyTestVm(vm).catch(() => undefined);
-    await s?.stop();
-    kb?.cleanup();
-  });
+  beforeAll(async () => ({ s, kb } = await startKbossStack()));
+  afterAll(() => stopKbossStack(s, kb, [vm]));
 
   test('kept while the VM may come back, deleted by the sync task once it is gone for good', async () => {
     vm = await createTestVm({ os: false, diskSizeMiB: 16, start: false });
