@@ -1,12 +1,11 @@
 import { Router } from 'express';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { ApiDeps } from '../deps';
 import { requireAdmin } from '../auth';
 import { notFound } from '../errors';
 import { IdParams, listResult, pageSql, parse } from '../validate';
 import { createServiceJobActivities } from '../../activities/control/serviceJobs';
 import { CompressDueSchema, ListServiceJobsQuery } from '../../common/schemas/serviceJobs';
-import { CONTROL_TASK_QUEUE, operationAttributes } from '../../common/temporal';
+import { startOperation } from '../../common/operations';
 import { compressBackupWorkflow, compressWorkflowId } from '../../workflows/compressBackup';
 
 const JOB_COLUMNS = `j.id, j.backup_id AS "backupId", j.host_id AS "hostId", j.zone_id AS "zoneId", j.type, j.attempts, j.executing,
@@ -49,18 +48,13 @@ export function serviceJobRoutes({ pool, temporal }: ApiDeps) {
     for (const { backupId } of await jobs.dueCompressions({ zoneId: body.zoneId })) {
       const due = await jobs.compressionToStart({ backupId });
       if (!due) continue;
-      const workflowId = compressWorkflowId(due.vmName, backupId);
-      try {
-        await temporal.workflow.start(compressBackupWorkflow, {
-          workflowId,
-          taskQueue: CONTROL_TASK_QUEUE,
-          args: [{ backupId }],
-          typedSearchAttributes: operationAttributes({ operation: 'compress', vmId: due.vmId, backupId, hostId: due.hostId, zone: due.zone }),
-        });
-        started.push({ backupId, workflowId });
-      } catch (e) {
-        if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
-      }
+      // USE_EXISTING: a compression already running for it is joined, not doubled.
+      const h = await startOperation(temporal, compressBackupWorkflow, {
+        workflowId: compressWorkflowId(due.vmName, backupId),
+        input: { backupId },
+        subject: { operation: 'compress', vmId: due.vmId, backupId, hostId: due.hostId, zone: due.zone },
+      });
+      started.push({ backupId, workflowId: h.workflowId });
     }
     res.status(202).json({ started });
   });
