@@ -1,22 +1,25 @@
 import path from 'node:path';
 import { runBenchmark } from './main';
 
-/** bash bench/run.sh [--disk-gib 4] [--quick-gib 1,8] [--vms 50] [--smoke] */
+/** bash bench/run.sh [--disk-gib 4] [--quick-gib 1,8] [--vms 50] [--smoke] [--only compression] */
 async function main() {
   const arg = (name: string, dflt: string) => {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? process.argv[i + 1] : dflt;
   };
   const smoke = process.argv.includes('--smoke');
+  const only = arg('only', '');
+  if (only && only !== 'compression') throw new Error(`--only: unknown part '${only}' (known: compression)`);
   const out = await runBenchmark({
     diskGiB: Number(arg('disk-gib', smoke ? '0.0625' : '4')),
     quickSizesGiB: arg('quick-gib', smoke ? '0.03125,0.0625' : '1,8').split(',').map(Number),
     smallVms: Number(arg('vms', smoke ? '3' : '50')),
     smoke,
+    only: only === 'compression' ? only : undefined,
     outDir: path.resolve(__dirname, '../../bench/results'),
   });
   console.log(out.markdown);
-  console.log(`written: ${out.files.md} and ${out.files.png}`);
+  console.log(`written: ${[out.files.md, out.files.png].filter(Boolean).join(' and ')}`);
   process.exit(0);
 }
 

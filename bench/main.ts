@@ -7,93 +7,29 @@ import { startStack, type Stack } from '../test/helpers/stack';
 import { createTestVm, destroyTestVm, guestWrite, virsh, type TestVm } from '../test/helpers/vm';
 import { allocatedBytes, dropCaches, exec, MiB, peakRssMiB, percentile, rawRead, sha256File, timed } from './measure';
 import { bareBackupBegin, rawCopy, virtnbdbackup, virtnbdDataFiles, virtnbdrestore } from './peers';
-import { writeReport, type Results } from './report';
+import { compressionBench } from './compression';
+import { writeReport, type MainFigures, type Results } from './report';
 
-export interface BenchOptions { diskGiB: number; quickSizesGiB: number[]; smallVms: number; smoke: boolean; outDir: string }
+/** only 'compression': just the compression part (and the stack, zone and VMs it needs). */
+export interface BenchOptions { diskGiB: number; quickSizesGiB: number[]; smallVms: number; smoke: boolean; outDir: string; only?: 'compression' }
 
 /**
  * Backflow through its API, next to virtnbdbackup/virtnbdrestore and a raw copy, on the same data in
  * the same run. virtnbdbackup runs on a twin VM (an identical copy of the disk, receiving the same
  * writes), so neither tool's checkpoints disturb the other's chain.
  */
-export async function runBenchmark(opts: BenchOptions): Promise<{ results: Results; markdown: string; files: { md: string; png: string } }> {
+export async function runBenchmark(opts: BenchOptions): Promise<{ results: Results; markdown: string; files: { md: string; png?: string } }> {
   const work = await mkdtemp(path.join(CACHE, 'bench-'));
   const vms: TestVm[] = [];
   const s = await startStack({ hostWorker: 'process' });
   try {
     const kb = await setupKbossZone(s);
-    const r: Results = { opts, machine: await machine(), started: new Date().toISOString() } as Results;
+    const r: Results = { opts, machine: await machine(), started: new Date().toISOString(), finished: '' };
     const diskMiB = Math.round(opts.diskGiB * 1024);
+    if (opts.only !== 'compression') Object.assign(r, await mainFigures(s, kb, opts, diskMiB, work, vms));
 
-    // 1. Full backup of incompressible data.
-    const [vm, twin] = await randomVms(diskMiB, 2, work, vms);
-    await enrol(s, vm.uuid, kb.offeringId);
-    // Each full copy starts from a cold page cache, so none reads what another just left in memory.
-    await dropCaches();
-    const raw = await rawCopy(vm.diskPath, path.join(work, 'raw-copy.qcow2'));
-    await rm(path.join(work, 'raw-copy.qcow2'));
-    await dropCaches();
-    const bfFull = await timed(() => backupVia(s, { vmId: vm.uuid }));
-    const vnbDir = path.join(work, 'virtnbd');
-    await dropCaches();
-    const vnbFull = await virtnbdbackup(twin.name, 'full', vnbDir);
-    r.full = { bytes: diskMiB * MiB, backflow: bfFull.seconds, virtnbdbackup: vnbFull, raw, status: bfFull.value.status };
-
-    // 2. Incrementals after 1% and 10% of the disk was rewritten (the same writes on both VMs).
-    r.incs = [];
-    let latest = bfFull.value;
-    for (const pct of [1, 10]) {
-      const written = await rewrite([vm, twin], diskMiB, pct);
-      const bf = await timed(() => backupVia(s, { vmId: vm.uuid }));
-      latest = bf.value;
-      const vnb = await virtnbdbackup(twin.name, 'inc', vnbDir);
-      const vnbFiles = await virtnbdDataFiles(vnbDir, 'inc');
-      r.incs.push({
-        pct, written, backflow: bf.seconds, backflowBytes: bf.value.sizeBytes, type: bf.value.type,
-        virtnbdbackup: vnb, virtnbdBytes: await allocatedBytes(vnbFiles.slice(-1)),
-      });
-    }
-
-    // 3. Full restore of the newest point (the chain flattened), against virtnbdrestore and a raw copy.
-    await virsh(['destroy', vm.name]);
-    await s.api('POST', `/v1/hosts/${s.facts.id}/sync`);
-    await dropCaches();
-    const bfRestore = await timed(async () => {
-      const started = await s.api('POST', `/v1/backups/${latest.id}/restore`, { body: {} });
-      if (started.status !== 202) throw new Error(`restore refused: ${JSON.stringify(started.body)}`);
-      await settle(s, started.body.workflowId);
-      return (await s.api('GET', `/v1/restores/${started.body.restoreId}`)).body;
-    });
-    await dropCaches();
-    const vnbRestore = await virtnbdrestore(vnbDir, path.join(work, 'virtnbd-restored'));
-    await dropCaches();
-    const rawRestore = await rawCopy(path.join(kb.repoPath, bfFull.value.disks[0].file), path.join(work, 'raw-restore.qcow2'));
-    r.restore = { backflow: bfRestore.seconds, status: bfRestore.value.status, virtnbdrestore: vnbRestore, raw: rawRestore };
-
-    // 4. Quick restore: time from the request to the VM running, by disk size, then consolidation.
-    r.quick = [];
-    for (const gib of opts.quickSizesGiB) r.quick.push(await quickRestore(s, kb, Math.round(gib * 1024), work, vms));
-
-    // 5. Control-plane overhead on a small disk, and many small VMs at once.
-    const small = await createTestVm({ os: false, diskSizeMiB: 64 });
-    vms.push(small);
-    await enrol(s, small.uuid, kb.offeringId);
-    const bf64 = await timed(() => backupVia(s, { vmId: small.uuid, isolated: true }));
-    const bare64 = await bareBackupBegin(small.name, path.join(work, 'bare.qcow2'));
-    r.overhead = { backflow64: bf64.seconds, bare64, perGiBFull: bfFull.seconds / opts.diskGiB };
-    r.many = await manyAtOnce(s, kb, opts.smallVms, vms);
-
-    // 6. Hashing against a raw sequential read of the same files.
-    const files = [path.join(kb.repoPath, bfFull.value.disks[0].file)];
-    await dropCaches();
-    const read = await timed(async () => { for (const f of files) await rawRead(f); });
-    await dropCaches();
-    const hash = await timed(async () => { for (const f of files) await sha256File(f); });
-    r.hash = { bytes: await allocatedBytes(files), rawRead: read.seconds, sha256: hash.seconds };
-
-    // 7. Peak memory: the API and control worker share this process; the host worker is its own.
-    const hostPid = s.hostWorkerPid();
-    r.rss = { apiAndControl: peakRssMiB('self'), hostWorker: hostPid ? peakRssMiB(hostPid) : NaN };
+    // 8. Compression jobs (zstd, zlib) against zstd -T0 and gzip; restore from compressed vs uncompressed.
+    r.compression = await compressionBench(s, kb, diskMiB, work, vms);
     r.finished = new Date().toISOString();
 
     await mkdir(opts.outDir, { recursive: true });
@@ -105,6 +41,81 @@ export async function runBenchmark(opts: BenchOptions): Promise<{ results: Resul
     await s.stop();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Sections 1-7: backups, restores, overhead, many VMs, hashing and memory. */
+async function mainFigures(s: Stack, kb: KbossZone, opts: BenchOptions, diskMiB: number, work: string, vms: TestVm[]): Promise<MainFigures> {
+  const r = {} as MainFigures;
+  // 1. Full backup of incompressible data.
+  const [vm, twin] = await randomVms(diskMiB, 2, work, vms);
+  await enrol(s, vm.uuid, kb.offeringId);
+  // Each full copy starts from a cold page cache, so none reads what another just left in memory.
+  await dropCaches();
+  const raw = await rawCopy(vm.diskPath, path.join(work, 'raw-copy.qcow2'));
+  await rm(path.join(work, 'raw-copy.qcow2'));
+  await dropCaches();
+  const bfFull = await timed(() => backupVia(s, { vmId: vm.uuid }));
+  const vnbDir = path.join(work, 'virtnbd');
+  await dropCaches();
+  const vnbFull = await virtnbdbackup(twin.name, 'full', vnbDir);
+  r.full = { bytes: diskMiB * MiB, backflow: bfFull.seconds, virtnbdbackup: vnbFull, raw, status: bfFull.value.status };
+
+  // 2. Incrementals after 1% and 10% of the disk was rewritten (the same writes on both VMs).
+  r.incs = [];
+  let latest = bfFull.value;
+  for (const pct of [1, 10]) {
+    const written = await rewrite([vm, twin], diskMiB, pct);
+    const bf = await timed(() => backupVia(s, { vmId: vm.uuid }));
+    latest = bf.value;
+    const vnb = await virtnbdbackup(twin.name, 'inc', vnbDir);
+    const vnbFiles = await virtnbdDataFiles(vnbDir, 'inc');
+    r.incs.push({
+      pct, written, backflow: bf.seconds, backflowBytes: bf.value.sizeBytes, type: bf.value.type,
+      virtnbdbackup: vnb, virtnbdBytes: await allocatedBytes(vnbFiles.slice(-1)),
+    });
+  }
+
+  // 3. Full restore of the newest point (the chain flattened), against virtnbdrestore and a raw copy.
+  await virsh(['destroy', vm.name]);
+  await s.api('POST', `/v1/hosts/${s.facts.id}/sync`);
+  await dropCaches();
+  const bfRestore = await timed(async () => {
+    const started = await s.api('POST', `/v1/backups/${latest.id}/restore`, { body: {} });
+    if (started.status !== 202) throw new Error(`restore refused: ${JSON.stringify(started.body)}`);
+    await settle(s, started.body.workflowId);
+    return (await s.api('GET', `/v1/restores/${started.body.restoreId}`)).body;
+  });
+  await dropCaches();
+  const vnbRestore = await virtnbdrestore(vnbDir, path.join(work, 'virtnbd-restored'));
+  await dropCaches();
+  const rawRestore = await rawCopy(path.join(kb.repoPath, bfFull.value.disks[0].file), path.join(work, 'raw-restore.qcow2'));
+  r.restore = { backflow: bfRestore.seconds, status: bfRestore.value.status, virtnbdrestore: vnbRestore, raw: rawRestore };
+
+  // 4. Quick restore: time from the request to the VM running, by disk size, then consolidation.
+  r.quick = [];
+  for (const gib of opts.quickSizesGiB) r.quick.push(await quickRestore(s, kb, Math.round(gib * 1024), work, vms));
+
+  // 5. Control-plane overhead on a small disk, and many small VMs at once.
+  const small = await createTestVm({ os: false, diskSizeMiB: 64 });
+  vms.push(small);
+  await enrol(s, small.uuid, kb.offeringId);
+  const bf64 = await timed(() => backupVia(s, { vmId: small.uuid, isolated: true }));
+  const bare64 = await bareBackupBegin(small.name, path.join(work, 'bare.qcow2'));
+  r.overhead = { backflow64: bf64.seconds, bare64, perGiBFull: bfFull.seconds / opts.diskGiB };
+  r.many = await manyAtOnce(s, kb, opts.smallVms, vms);
+
+  // 6. Hashing against a raw sequential read of the same files.
+  const files = [path.join(kb.repoPath, bfFull.value.disks[0].file)];
+  await dropCaches();
+  const read = await timed(async () => { for (const f of files) await rawRead(f); });
+  await dropCaches();
+  const hash = await timed(async () => { for (const f of files) await sha256File(f); });
+  r.hash = { bytes: await allocatedBytes(files), rawRead: read.seconds, sha256: hash.seconds };
+
+  // 7. Peak memory: the API and control worker share this process; the host worker is its own.
+  const hostPid = s.hostWorkerPid();
+  r.rss = { apiAndControl: peakRssMiB('self'), hostWorker: hostPid ? peakRssMiB(hostPid) : NaN };
+  return r;
 }
 
 /** VMs with identical disks of random (incompressible) data, started. */

@@ -1,13 +1,20 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { CompressionResults } from './compression';
 import type { BenchOptions } from './main';
 import { exec, MiB } from './measure';
 
-export interface Results {
+export interface Results extends Partial<MainFigures> {
   opts: BenchOptions;
   machine: { host: string; cpus: number; cpu: string; memGiB: number; kernel: string; qemu: string; libvirt: string; kvm: boolean };
   started: string;
   finished: string;
+  /** Section 8; the only part with --only compression. */
+  compression?: CompressionResults;
+}
+
+/** Sections 1-7, absent with --only compression. */
+export interface MainFigures {
   full: { bytes: number; backflow: number; virtnbdbackup: number; raw: number; status: string };
   incs: { pct: number; written: number; backflow: number; backflowBytes: number; type: string; virtnbdbackup: number; virtnbdBytes: number }[];
   restore: { backflow: number; status: string; virtnbdrestore: number; raw: number };
@@ -21,8 +28,10 @@ export interface Results {
 const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 const mbps = (bytes: number, s: number) => bytes / MiB / s;
 
+export const hasMain = (r: Results): r is Results & MainFigures => r.full !== undefined;
+
 /** The figures the targets are held against, each with its verdict. */
-export function targets(r: Results) {
+export function targets(r: MainFigures) {
   const vsRaw = r.full.raw / r.full.backflow;
   const vsPeer = r.full.virtnbdbackup / r.full.backflow;
   const [i1, i10] = r.incs;
@@ -40,16 +49,33 @@ export function targets(r: Results) {
   ];
 }
 
+/** The command line that makes this run, so a results file says what made it. */
+export function commandLine(o: BenchOptions): string {
+  const args = o.smoke ? ['--smoke'] : [];
+  if (o.only) args.push('--only', o.only);
+  args.push('--disk-gib', String(o.diskGiB));
+  if (!o.only) args.push('--quick-gib', o.quickSizesGiB.join(','), '--vms', String(o.smallVms));
+  return `bash bench/run.sh ${args.join(' ')}`;
+}
+
 export function markdown(r: Results): string {
   const m = r.machine;
+  const head = [
+    `# Backflow benchmark ${r.started.slice(0, 10)}${r.opts.only ? ` (${r.opts.only} only)` : ''}${r.opts.smoke ? ' (smoke mode: tiny sizes, not a measurement)' : ''}`,
+    '',
+    `Made by \`${commandLine(r.opts)}\`. Machine: ${m.host}, ${m.cpus} × ${m.cpu}, ${m.memGiB} GiB, kernel ${m.kernel}; ${m.qemu}; ${m.libvirt}; ` +
+      `guests ${m.kvm ? 'KVM' : 'TCG (no /dev/kvm): guest-side speed is emulated, disk copies are not'}.`,
+    `Run ${r.started} → ${r.finished}.`,
+    '',
+  ];
+  return [...head, ...(hasMain(r) ? mainMarkdown(r) : []), ...(r.compression ? compressionMarkdown(r.compression) : [])].join('\n');
+}
+
+function mainMarkdown(r: MainFigures & { opts: BenchOptions }): string[] {
   const rows: string[] = [];
   const row = (...c: (string | number)[]) => rows.push(`| ${c.join(' | ')} |`);
   const lines = [
-    `# Backflow benchmark ${r.started.slice(0, 10)}${r.opts.smoke ? ' (smoke mode: tiny sizes, not a measurement)' : ''}`,
-    '',
-    `Machine: ${m.host}, ${m.cpus} × ${m.cpu}, ${m.memGiB} GiB, kernel ${m.kernel}; ${m.qemu}; ${m.libvirt}; ` +
-      `guests ${m.kvm ? 'KVM' : 'TCG (no /dev/kvm): guest-side speed is emulated, disk copies are not'}.`,
-    `Run ${r.started} → ${r.finished}. Disk ${r.opts.diskGiB} GiB of random data; virtnbdbackup ran on a twin VM with an identical disk and the same writes. ` +
+    `Disk ${r.opts.diskGiB} GiB of random data; virtnbdbackup ran on a twin VM with an identical disk and the same writes. ` +
       'The page cache is dropped before each full copy and each restore.',
     '',
     '| figure | Backflow | virtnbdbackup / virtnbdrestore | raw copy (cp) | ratio |',
@@ -78,13 +104,67 @@ export function markdown(r: Results): string {
     ...t.map((x) => `| ${x.target} | ${x.value} | ${x.pass ? 'PASS' : 'FALLS SHORT'} |`), '',
     ...t.filter((x) => !x.pass).map((x) => `- Falls short: ${x.target} (${x.value}). Reported as measured; not tuned away.`),
     '',
-  ].join('\n');
+  ];
 }
 
-/** Writes <outDir>/<date>-<host>.md and a PNG chart of the main ratios (gnuplot). */
-export async function writeReport(r: Results, outDir: string): Promise<{ markdown: string; files: { md: string; png: string } }> {
-  const base = path.join(outDir, `${r.started.slice(0, 10)}-${r.machine.host}${r.opts.smoke ? '-smoke' : ''}`);
+/** Section 8. The issue sets no target for compression: figures only, no verdict. */
+export function compressionMarkdown(c: CompressionResults): string[] {
+  const rows: string[] = [];
+  const row = (...cells: (string | number)[]) => rows.push(`| ${cells.join(' | ')} |`);
+  for (const d of c.data) {
+    for (const j of d.jobs) {
+      row(`8. ${d.kind}: Backflow compression job, ${j.library}`, f(j.seconds), f(j.mibps, 0), f(j.uncompressedBytes / MiB, 1), f(j.bytes / MiB, 1), f(j.ratio, 3),
+        `${j.status}, ${j.attempts} attempt(s); phase 1 (convert + check + compare) ${f(j.phase1Seconds)} s`);
+    }
+    for (const p of d.peers) row(`8. ${d.kind}: \`${p.tool}\` of the raw export`, f(p.seconds), f(p.mibps, 0), f(p.rawBytes / MiB, 1), f(p.bytes / MiB, 1), f(p.ratio, 3), 'whole command, cold cache');
+  }
+  const restores: string[] = [];
+  for (const d of c.data) {
+    const { compressed: z, uncompressed: u } = d.restore;
+    restores.push(
+      `| ${d.kind} | ${f(z.seconds)} (${z.status}, qemu-img compare ${z.identical ? 'identical' : 'DIFFERS'}) | ` +
+        `${f(u.seconds)} (${u.status}, qemu-img compare ${u.identical ? 'identical' : 'DIFFERS'}) | ${f(z.seconds / u.seconds)}x |`,
+    );
+  }
+  return [
+    '## 8. Compression',
+    '',
+    `Disk ${f(c.diskMiB / 1024, 2)} GiB: "compressible" is an ext4 image ~80% full of text files (random words from the system's licence ` +
+      'texts, no repeated blocks), "incompressible" is random data. Each backup is a FULL of one VM holding that data, through the API; ' +
+      "its compression job's time runs from StartCompression's start to FinalizeCompression's end (listBackupServiceJobs), at " +
+      `the default settings (backup.compression.coroutines = ${c.coroutines}, no rate limit); MiB/s is of the uncompressed size, ratio = size / uncompressedSize ` +
+      "(allocated bytes of the qcow2 file). The peers compress the same disk exported raw (`qemu-img convert -O raw`), at their default levels " +
+      "(zstd 3, gzip 6: the levels qcow2's zstd and zlib use), timed as whole commands after `sync; echo 3 > /proc/sys/vm/drop_caches`; their ratio is " +
+      "of the raw size, which includes the image's unused (zero) space. qcow2 compresses each 64 KiB cluster on its own; the peers compress one stream.",
+    '',
+    '| figure | seconds | MiB/s | input MiB | output MiB | ratio | notes |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    'Full in-place restore of the same disk through the API (cold cache; the disk spoiled first, then compared with the raw export):',
+    '',
+    '| data | from the compressed (zstd) backup, s | from an uncompressed backup, s | compressed / uncompressed |',
+    '|---|---|---|---|',
+    ...restores,
+    '',
+    'No target is set for compression (issue 12): figures only, no PASS / FALLS SHORT.',
+    '',
+  ];
+}
+
+/**
+ * Writes <outDir>/<date>-<host>.md and a PNG chart of the main ratios (gnuplot); with --only compression,
+ * <outDir>/<date>-compression.md (the command that made it is in its header), without a chart.
+ */
+export async function writeReport(r: Results, outDir: string): Promise<{ markdown: string; files: { md: string; png?: string } }> {
+  const smoke = r.opts.smoke ? '-smoke' : '';
   const md = markdown(r);
+  if (!hasMain(r)) {
+    const file = path.join(outDir, `${r.started.slice(0, 10)}-${r.opts.only ?? 'partial'}${smoke}.md`);
+    await writeFile(file, md);
+    return { markdown: md, files: { md: file } };
+  }
+  const base = path.join(outDir, `${r.started.slice(0, 10)}-${r.machine.host}${smoke}`);
   await writeFile(`${base}.md`, md);
   const [i1, i10] = r.incs;
   const bars: [string, number][] = [

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runBenchmark } from '../bench/main';
-import { targets } from '../bench/report';
+import { hasMain, targets } from '../bench/report';
 
 /** The benchmark's own code in tiny sizes, so it cannot rot; the real run is bench/run.sh, not CI. */
 describe('benchmark smoke run', () => {
@@ -12,6 +12,7 @@ describe('benchmark smoke run', () => {
 
   test('every figure is measured, every small-VM backup succeeds, and the report and chart are written', async () => {
     const { results: r, markdown, files } = await runBenchmark({ smoke: true, diskGiB: 64 / 1024, quickSizesGiB: [32 / 1024, 64 / 1024], smallVms: 3, outDir: out });
+    if (!hasMain(r)) throw new Error('sections 1-7 missing from a full run');
     const figures = [
       r.full.backflow, r.full.virtnbdbackup, r.full.raw,
       ...r.incs.flatMap((i) => [i.backflow, i.backflowBytes, i.virtnbdbackup, i.virtnbdBytes, i.written]),
@@ -33,7 +34,27 @@ describe('benchmark smoke run', () => {
       expect(markdown).toContain(section);
     }
     expect(targets(r)).toHaveLength(6);
+
+    // 8. Compression: each job ran once to Compressed and was timed; the text disk shrinks, random data
+    // does not shrink much; both restores are byte-identical to the raw export.
+    const c = r.compression;
+    if (!c) throw new Error('compression part missing');
+    expect(c.data.map((d) => d.kind)).toEqual(['compressible', 'incompressible']);
+    for (const d of c.data) {
+      expect(d.jobs.map((j) => [j.library, j.status, j.attempts])).toEqual([['zstd', 'Compressed', 1], ['zlib', 'Compressed', 1]]);
+      expect(d.peers.map((p) => p.tool)).toEqual(['zstd -T0', 'gzip']);
+      for (const x of [...d.jobs.flatMap((j) => [j.seconds, j.phase1Seconds, j.mibps, j.bytes, j.uncompressedBytes]), ...d.peers.flatMap((p) => [p.seconds, p.mibps, p.bytes])]) {
+        expect(Number.isFinite(x)).toBe(true);
+        expect(x).toBeGreaterThan(0);
+      }
+      expect([d.restore.compressed, d.restore.uncompressed].map((x) => [x.status, x.identical])).toEqual([['Succeeded', true], ['Succeeded', true]]);
+    }
+    const [text, random] = c.data;
+    for (const j of text.jobs) expect(j.ratio).toBeLessThan(0.6);
+    for (const j of random.jobs) expect(j.ratio).toBeGreaterThan(0.9);
+    expect(markdown).toContain('## 8. Compression');
     expect(readFileSync(files.md, 'utf8')).toBe(markdown);
+    if (!files.png) throw new Error('no chart written');
     expect(existsSync(files.png)).toBe(true);
     expect(readFileSync(files.png).subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
   });
