@@ -64,7 +64,7 @@ export function markdown(r: Results): string {
     `# Backflow benchmark ${r.started.slice(0, 10)}${r.opts.only ? ` (${r.opts.only} only)` : ''}${r.opts.smoke ? ' (smoke mode: tiny sizes, not a measurement)' : ''}`,
     '',
     `Made by \`${commandLine(r.opts)}\`. Machine: ${m.host}, ${m.cpus} × ${m.cpu}, ${m.memGiB} GiB, kernel ${m.kernel}; ${m.qemu}; ${m.libvirt}; ` +
-      `guests ${m.kvm ? 'KVM' : 'TCG (no /dev/kvm): guest-side speed is emulated, disk copies are not'}.`,
+      `guests TCG (<domain type='qemu'>${m.kvm ? ', /dev/kvm present but not used' : ', no /dev/kvm'}): guest-side speed is emulated, disk copies are not.`,
     `Run ${r.started} → ${r.finished}.`,
     '',
   ];
