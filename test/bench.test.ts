@@ -57,5 +57,7 @@ describe('benchmark smoke run', () => {
     if (!files.png) throw new Error('no chart written');
     expect(existsSync(files.png)).toBe(true);
     expect(readFileSync(files.png).subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
-  });
+    // Every section, compression included, end to end: about 3 minutes alone, several times that beside
+    // another test file on two cores. A bound, not a measurement.
+  }, 30 * 60_000);
 });
