@@ -1,6 +1,7 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { heartbeat } from './heartbeat';
+import { allocatedBytes, exists } from './lib/files';
 import { info as imageInfo } from './lib/qemuImg';
 
 /** What the catalog says a repository holds, for one backup: its folder and each disk's file and virtual size. */
@@ -16,10 +17,10 @@ export interface ScanResult {
 
 /** What `du -s -B1` says of a folder: the blocks of every file and folder in it, itself included. */
 async function duBytes(dir: string): Promise<number> {
-  let total = await stat(dir).then((s) => s.blocks * 512, () => 0);
+  let total = await allocatedBytes(dir).catch(() => 0);
   for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
     const p = path.join(dir, e.name);
-    total += e.isDirectory() ? await duBytes(p) : (await stat(p)).blocks * 512;
+    total += e.isDirectory() ? await duBytes(p) : await allocatedBytes(p);
   }
   return total;
 }
@@ -37,13 +38,13 @@ export async function scanRepository(input: { repoPath: string; expected: Expect
       const file = path.join(input.repoPath, d.file);
       try {
         // -f qcow2: every backup file is qcow2; a file that is not fails to open and counts as broken.
-        const info = await imageInfo(file, 'qcow2', { shared: true });
+        const info = await imageInfo(file, 'qcow2');
         if (info.format !== 'qcow2' || info['virtual-size'] !== d.virtualSize) {
           out.broken.push({ backupId: b.backupId, reason: `${d.file} is ${info.format} of ${info['virtual-size']} bytes, recorded as qcow2 of ${d.virtualSize}` });
           break;
         }
       } catch (e) {
-        const missing = await stat(file).then(() => false, () => true);
+        const missing = !(await exists(file).catch(() => false));
         out.broken.push({ backupId: b.backupId, reason: missing ? `${d.file} is missing` : `${d.file} cannot be read: ${(e as Error).message.slice(0, 500)}` });
         break;
       }
