@@ -65,13 +65,15 @@ export function createBackupActivities(pool: Pool) {
       const vm = await pool.query(`SELECT chain_break_reason FROM vms WHERE id=$1`, [input.vmId]);
       if (vm.rows[0]?.chain_break_reason) return { type: 'FULL', fullReason: vm.rows[0].chain_break_reason };
       const latest = await pool.query(
-        `SELECT id, checkpoint, chain_id, chain_position FROM backups
+        `SELECT id, checkpoint, chain_id, chain_position, validation_status, validation_step FROM backups
          WHERE vm_id=$1 AND id<>$2 AND status='BackedUp' AND NOT isolated AND provider='kboss' AND checkpoint IS NOT NULL
          ORDER BY finished_at DESC LIMIT 1`,
         [input.vmId, input.backupId],
       );
       if (!latest.rowCount) return { type: 'FULL', fullReason: 'no earlier backup to chain onto' };
       const p = latest.rows[0];
+      // A NotValid backup is never a parent (Proxmox's rule for failed snapshots), even when its chain was not ended.
+      if (p.validation_status === 'NotValid') return { type: 'FULL', fullReason: `the latest backup ${p.id} is NotValid (${p.validation_step ?? 'unknown step'})` };
       if (input.chainSize >= 1 && p.chain_position + 1 >= input.chainSize) {
         return { type: 'FULL', fullReason: `chain reached backup.chain.size=${input.chainSize}` };
       }
