@@ -39,10 +39,10 @@ function operation(r: RouteDoc): ZodOpenApiOperationObject {
   const responses: ZodOpenApiResponsesObject = {
     [String(r.status)]: {
       description: r.status === 204 ? 'Done, no content' : r.status === 202 ? 'Accepted: the workflow runs' : 'OK',
-      ...(r.response ? { content: { [r.contentType ?? 'application/json']: { schema: r.response } } } : {}),
+      ...(r.response ? { content: { 'application/json': { schema: r.response } } } : {}),
     },
   };
-  for (const s of errorStatuses(r)) responses[String(s) as `${1 | 2 | 3 | 4 | 5}${string}`] = errorResponse(s);
+  for (const s of errorStatuses(r)) Object.assign(responses, { [s]: errorResponse(s) });
   return {
     operationId: r.operationId,
     summary: r.summary,

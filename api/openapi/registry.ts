@@ -24,8 +24,6 @@ export interface RouteDoc {
   /** The success status and its body (omitted: an object this document does not detail). */
   status: 200 | 201 | 202 | 204;
   response?: z.ZodType;
-  /** Not JSON: e.g. the docs page. */
-  contentType?: string;
 }
 
 /** A route's description; `status` defaults to 200 and `tag` to the group's. */

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import express, { Router } from 'express';
+import express, { Router, type RequestHandler } from 'express';
 import { buildOpenApiDocument } from './document';
 
 /** swagger-ui-dist's folder (its index.js would load the whole browser bundle into the API just to say where it is). */
@@ -11,19 +11,23 @@ const DOCS_PAGE = `<!doctype html>
 <head>
   <meta charset="utf-8">
   <title>Backflow API</title>
-  <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
 </head>
 <body>
   <div id="swagger-ui"></div>
-  <script src="/docs/assets/swagger-ui-bundle.js"></script>
+  <script src="/docs/swagger-ui-bundle.js"></script>
   <script>
-    window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true, docExpansion: 'list', tryItOutEnabled: false });
+    window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true, docExpansion: 'list', displayOperationId: true, tryItOutEnabled: false });
   </script>
 </body>
 </html>
 `;
 
-/** GET /openapi.json and GET /docs, without a key (they describe the API, they reveal nothing of its data). */
+/**
+ * GET /openapi.json (a route of the API, described in the document itself) and the page at /docs with its
+ * assets (middleware, like any static files: a page for people, not an operation of the API). Neither needs
+ * a key: they describe the API and reveal nothing of its data.
+ */
 export function openApiRoutes() {
   const r = Router();
   let doc: string | undefined;
@@ -31,8 +35,7 @@ export function openApiRoutes() {
     doc ??= JSON.stringify(buildOpenApiDocument());
     res.type('application/json').send(doc);
   });
-  r.get('/docs', (_req, res) => void res.type('html').send(DOCS_PAGE));
-  // Static files are middleware, not routes: only the page above is part of the API.
-  r.use('/docs/assets', express.static(SWAGGER_UI, { index: false, fallthrough: true }));
+  const page: RequestHandler = (req, res, next) => (req.path === '/' && ['GET', 'HEAD'].includes(req.method) ? void res.type('html').send(DOCS_PAGE) : next());
+  r.use('/docs', page, express.static(SWAGGER_UI, { index: false }));
   return r;
 }

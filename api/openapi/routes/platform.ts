@@ -1,14 +1,12 @@
-import { z } from 'zod';
 import { routesOf } from '../registry';
 import { Pagination, IdParams } from '../../validate';
 import { CreateAccountSchema, CreateDomainSchema, CreateKeySchema, KeyParams, UpdateAccountSchema } from '../../../common/schemas/accounts';
 import { AnyObject, listOf } from '../responses';
 
-/** Health, this document and its page (no key), and tenancy: the caller, domains, accounts, keys. */
+/** Health and this document (no key; its page, GET /docs, is static files), and tenancy: the caller, domains, accounts, keys. */
 export const platformRoutes = routesOf('platform', [
   { method: 'get', path: '/health', operationId: 'getHealth', access: 'public', summary: 'PostgreSQL, Temporal, the control worker and each host worker (503 when anything is down)', response: AnyObject },
   { method: 'get', path: '/openapi.json', operationId: 'getOpenApi', access: 'public', summary: 'This document (OpenAPI 3.1)', response: AnyObject },
-  { method: 'get', path: '/docs', operationId: 'getDocs', access: 'public', summary: 'This document as a page (Swagger UI)', contentType: 'text/html', response: z.string() },
 ]);
 
 export const accountRoutes = routesOf('accounts', [
