@@ -18,8 +18,8 @@ export async function data<T>(call: Promise<{ data?: T; error?: unknown; respons
   try {
     r = await call;
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code;
-    throw new CliError(`cannot reach the API: ${cause ?? (e as Error).message}`, EXIT.unavailable);
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    throw new CliError(`cannot reach the API: ${cause?.code ?? cause?.message ?? (e as Error).message}`, EXIT.unavailable);
   }
   if (r.response.ok) return r.data as T;
   const e = (r.error as ApiError | undefined)?.error;

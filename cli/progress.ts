@@ -1,4 +1,4 @@
-import { Format, SingleBar, type Options, type Params } from 'cli-progress';
+import { Format, Presets, SingleBar, type Options, type Params } from 'cli-progress';
 import { bytes } from './output';
 import { CliError, EXIT } from './errors';
 
@@ -28,7 +28,9 @@ const format = (options: Options, params: Params, payload: Payload) =>
  */
 export async function follow(read: () => Promise<Snapshot>, o: { quiet?: boolean; intervalMs?: number } = {}): Promise<void> {
   const bar = new SingleBar(
+    // noTTYOutput: also when piped (a log, a CI job), one line per redraw.
     { format: format as never, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 2000, hideCursor: true, barsize: 30 },
+    Presets.shades_classic,
   );
   let started = false;
   let first: { at: number; done: number } | undefined;
@@ -44,7 +46,8 @@ export async function follow(read: () => Promise<Snapshot>, o: { quiet?: boolean
     } else if (s.percent !== undefined) {
       last = { total: 100, value: s.percent, amount: '' };
     }
-    if (s.done) last.value = last.total;
+    // Done: the job processed everything it counted.
+    if (s.done) last = { ...last, value: last.total, amount: last.amount && `${bytes(last.total)} / ${bytes(last.total)}` };
     const payload: Payload = { phase: s.phase, amount: last.amount, rate };
     if (o.quiet) return;
     if (!started) {

@@ -29,3 +29,19 @@ export function restoreSnapshot(r: Restore): Snapshot {
 
 export const getBackup = (api: Api, id: string) => data(api.GET('/v1/backups/{id}', { params: { path: { id } } }));
 export const getRestore = (api: Api, id: string) => data(api.GET('/v1/restores/{id}', { params: { path: { id } } }));
+
+/** How long a just-started operation may be unknown to the catalog: its workflow records it in its first step. */
+const RECORDING_GRACE_MS = 10 * 60_000;
+
+/** Snapshots of a started operation; "starting" while its GET still answers 404 because the workflow has not recorded it yet. */
+function watching<T>(get: () => Promise<{ data?: T; error?: unknown; response: Response }>, snapshot: (row: T) => Snapshot) {
+  const since = Date.now();
+  return async (): Promise<Snapshot> => {
+    const r = await get();
+    if (r.response.status === 404 && Date.now() - since < RECORDING_GRACE_MS) return { phase: 'starting' };
+    return snapshot(await data(Promise.resolve(r)));
+  };
+}
+
+export const watchBackup = (api: Api, id: string) => watching(() => api.GET('/v1/backups/{id}', { params: { path: { id } } }), backupSnapshot);
+export const watchRestore = (api: Api, id: string) => watching(() => api.GET('/v1/restores/{id}', { params: { path: { id } } }), restoreSnapshot);

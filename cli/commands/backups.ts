@@ -3,7 +3,7 @@ import { data } from '../client';
 import { ctx, int, vmId } from '../context';
 import { bytes, emit, fields, table } from '../output';
 import { follow } from '../progress';
-import { backupSnapshot, getBackup } from '../watch';
+import { getBackup, watchBackup } from '../watch';
 import type { components } from '../api/schema';
 
 type Backup = components['schemas']['Backup'];
@@ -34,7 +34,7 @@ export function backupCommands(program: Command) {
       if (!o.wait) return emit(started, { json }, () => `backup ${id} started (workflow ${started.workflowId})`);
       if (!json) process.stderr.write(`backup ${id} started (workflow ${started.workflowId})\n`);
       try {
-        await follow(async () => backupSnapshot(await getBackup(api, id)), { quiet: json });
+        await follow(watchBackup(api, id), { quiet: json });
       } finally {
         const b = await getBackup(api, id).catch(() => undefined);
         if (b) emit(b, { json }, () => summary(b));

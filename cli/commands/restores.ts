@@ -3,7 +3,7 @@ import { data, type Api } from '../client';
 import { ctx, vmId } from '../context';
 import { bytes, emit, table } from '../output';
 import { follow } from '../progress';
-import { getRestore, restoreSnapshot } from '../watch';
+import { getRestore, watchRestore } from '../watch';
 import type { components } from '../api/schema';
 
 type Started = components['schemas']['OperationStarted'];
@@ -19,7 +19,7 @@ async function startedRestore(api: Api, started: Started, o: { wait?: boolean },
   if (!o.wait) return emit(started, { json }, () => `restore ${id} started (workflow ${started.workflowId})`);
   if (!json) process.stderr.write(`restore ${id} started (workflow ${started.workflowId})\n`);
   try {
-    await follow(async () => restoreSnapshot(await getRestore(api, id)), { quiet: json });
+    await follow(watchRestore(api, id), { quiet: json });
   } finally {
     const r = await getRestore(api, id).catch(() => undefined);
     if (r) emit(r, { json }, () => summary(r));
