@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { data } from '../client';
 import { ctx, int, vmId } from '../context';
 import { bytes, emit, fields, table } from '../output';
-import { follow } from '../progress';
+import { reportStarted } from '../started';
 import { getBackup, watchBackup } from '../watch';
 import type { components } from '../api/schema';
 
@@ -31,14 +31,9 @@ export function backupCommands(program: Command) {
       };
       const started = await data(api.POST('/v1/backups', { body }));
       const id = started.backupId!;
-      if (!o.wait) return emit(started, { json }, () => `backup ${id} started (workflow ${started.workflowId})`);
-      if (!json) process.stderr.write(`backup ${id} started (workflow ${started.workflowId})\n`);
-      try {
-        await follow(watchBackup(api, id), { quiet: json });
-      } finally {
-        const b = await getBackup(api, id).catch(() => undefined);
-        if (b) emit(b, { json }, () => summary(b));
-      }
+      await reportStarted({
+        what: 'backup', id, workflowId: started.workflowId, answer: started, watch: watchBackup(api, id), get: () => getBackup(api, id), summary,
+      }, o, json);
     });
 
   backup.command('list')

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { data, type Api } from '../client';
 import { ctx, vmId } from '../context';
 import { bytes, emit, table } from '../output';
-import { follow } from '../progress';
+import { reportStarted } from '../started';
 import { getRestore, watchRestore } from '../watch';
 import type { components } from '../api/schema';
 
@@ -14,17 +14,12 @@ const summary = (r: Restore) =>
   `${r.durationMs ? ` in ${(r.durationMs / 1000).toFixed(1)} s` : ''}${r.targetVmId ? `, VM ${r.targetVmId}` : ''}${r.error ? `: ${r.error}` : ''}`;
 
 /** Prints the started restore, or with --wait follows it to its end and prints the record. */
-async function startedRestore(api: Api, started: Started, o: { wait?: boolean }, json: boolean) {
+const startedRestore = (api: Api, started: Started, o: { wait?: boolean }, json: boolean) => {
   const id = started.restoreId!;
-  if (!o.wait) return emit(started, { json }, () => `restore ${id} started (workflow ${started.workflowId})`);
-  if (!json) process.stderr.write(`restore ${id} started (workflow ${started.workflowId})\n`);
-  try {
-    await follow(watchRestore(api, id), { quiet: json });
-  } finally {
-    const r = await getRestore(api, id).catch(() => undefined);
-    if (r) emit(r, { json }, () => summary(r));
-  }
-}
+  return reportStarted({
+    what: 'restore', id, workflowId: started.workflowId, answer: started, watch: watchRestore(api, id), get: () => getRestore(api, id), summary,
+  }, o, json);
+};
 
 export function restoreCommands(program: Command) {
   program.command('restore <backup>')
