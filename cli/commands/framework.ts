@@ -96,7 +96,7 @@ function settingCommands(program: Command) {
   scoped(setting.command('list')).option('--keyword <text>').action(async (o, cmd) => {
     const { api, json } = ctx(cmd);
     const page = await data(api.GET('/v1/settings', { params: { query: { zoneId: o.zone, accountId: o.account, keyword: o.keyword, pageSize: 500 } } }));
-    emit(page, { json }, () => table(page.items, ['name', 'value', 'scope', 'default']));
+    emit(page, { json }, () => table(page.items, ['name', 'value', 'source', 'default']));
   });
   scoped(setting.command('get <name>')).action(async (name, o, cmd) => {
     const { api, json } = ctx(cmd);

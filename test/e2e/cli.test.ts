@@ -119,6 +119,31 @@ describe('backflow CLI on the real stack', () => {
     expect(all.count).toBe(1);
   });
 
+  test('offerings, repositories, settings, schedules and service jobs through the CLI', async () => {
+    const json = async (args: string[]) => JSON.parse((await ok(['--json', ...args])).stdout);
+    expect((await json(['offering', 'list'])).items.map((o: { id: string }) => o.id)).toContain(kb.offeringId);
+    expect(await json(['offering', 'get', kb.offeringId])).toMatchObject({ id: kb.offeringId, provider: 'kboss', repositoryId: kb.repoId });
+    expect(await json(['repository', 'get', kb.repoId])).toMatchObject({ id: kb.repoId, type: 'local', address: kb.repoPath });
+    // A zone's value of a setting: set, read back as the effective value there, reset.
+    expect(await json(['setting', 'set', 'backup.chain.size', '5', '--zone', kb.zoneId])).toMatchObject({ name: 'backup.chain.size', value: 5, source: 'zone' });
+    expect(await json(['setting', 'get', 'backup.chain.size', '--zone', kb.zoneId])).toMatchObject({ value: 5 });
+    const reset = await json(['setting', 'reset', 'backup.chain.size', '--zone', kb.zoneId]);
+    expect(reset).toMatchObject({ removed: true });
+    expect(reset.source).not.toBe('zone');
+    const refused = await cli(['setting', 'set', 'backup.chain.size', '"many"', '--zone', kb.zoneId]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^backflow: 400: body\.value: /m);
+    // A schedule: created, listed with the VM, paused, deleted.
+    const sched = await json(['schedule', 'create', vm.name, '--interval', 'daily', '--at', '00:03', '--max-backups', '2']);
+    expect(sched).toMatchObject({ vmId: vm.uuid, intervalType: 'DAILY', schedule: '00:03', timezone: 'UTC', maxBackups: 2 });
+    expect(await json(['schedule', 'pause', sched.id])).toMatchObject({ id: sched.id, paused: true });
+    expect((await json(['schedule', 'list', '--vm', vm.name])).items.map((x: { id: string }) => x.id)).toEqual([sched.id]);
+    await ok(['schedule', 'delete', sched.id]);
+    expect((await json(['schedule', 'list', '--vm', vm.uuid])).count).toBe(0);
+    // Service jobs: this offering does not compress, so the backup has none; the list still parses.
+    expect(await json(['jobs', '--backup', backupId])).toMatchObject({ items: [], count: 0 });
+  });
+
   test('API address and key from flags, environment or config file; exit codes for refusals and an unreachable API', async () => {
     const noKey = await cli(['vm', 'list'], { BACKFLOW_API_KEY: undefined });
     expect(noKey.code).toBe(1);
