@@ -21,6 +21,7 @@ import { slaScheduleRoutes } from './routes/slaSchedules';
 import { retentionRoutes } from './routes/retention';
 import { syncRoutes } from './routes/sync';
 import { alertRoutes } from './routes/alerts';
+import { openApiRoutes } from './openapi/serve';
 
 /** The API: validates input, reads the catalog, starts/queries/signals workflows. */
 export function createApp(deps: ApiDeps) {
@@ -30,6 +31,8 @@ export function createApp(deps: ApiDeps) {
   // One place for every string of every route: PostgreSQL cannot store NUL, so it never gets that far.
   app.use(rejectNul);
   app.use(healthRoutes(deps));
+  // The OpenAPI document and its page (no key); a new route is described in api/openapi/routes/.
+  app.use(openApiRoutes());
   const v1 = express.Router();
   v1.use(authenticate(deps.pool));
   const routers = [

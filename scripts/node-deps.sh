@@ -12,7 +12,7 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
 fi
 # Compile only when a source changed since the last build, so a second run changes nothing.
 built=dist/.build-stamp
-if [ -f "$built" ] && [ -z "$(find api activities workflows workers common migrations package-lock.json tsconfig*.json -newer "$built" -print -quit)" ]; then
+if [ -f "$built" ] && [ -z "$(find api cli activities workflows workers common migrations package-lock.json tsconfig*.json -newer "$built" -print -quit)" ]; then
   say "build is up to date"
 else
   say "compiling TypeScript"

@@ -27,7 +27,7 @@ export async function deleteAllBackupsOfVm(deps: ApiDeps, vmId: string, accountI
 }
 
 /** forced=true deletes the caller's account's backups of the VM; a root admin says whose: an account id, or "all". */
-const RemoveQuery = RemoveOfferingQuery.extend({ accountId: z.union([z.guid(), z.literal('all')]).optional() });
+export const RemoveQuery = RemoveOfferingQuery.extend({ accountId: z.union([z.guid(), z.literal('all')]).optional() });
 
 interface VmRow { id: string; name: string; zoneId: string; accountId: string | null; removedAt: Date | null; offeringId: string | null }
 

@@ -8,7 +8,7 @@ import { IdParams, listResult, Pagination, pageSql, parse } from '../validate';
 import { syncNow } from '../../workflows/hostInventory';
 import { inventoryWorkflowId } from '../../common/temporal';
 
-const HostQuery = Pagination.extend({ zoneId: z.string().uuid().optional(), status: z.enum(['Up', 'Down']).optional() });
+export const HostQuery = Pagination.extend({ zoneId: z.string().uuid().optional(), status: z.enum(['Up', 'Down']).optional() });
 
 const HOST_COLUMNS = `h.id, h.name, h.zone_id AS "zoneId", z.name AS zone, h.task_queue AS "taskQueue", h.libvirt_uri AS "libvirtUri",
   h.cpus, h.memory_bytes::float8 AS "memoryBytes", h.storage_paths AS "storagePaths", h.status, h.status_reason AS "statusReason",

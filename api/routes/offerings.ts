@@ -14,7 +14,7 @@ import {
 } from '../../common/schemas/offerings';
 import { Uuid } from '../../common/schemas/primitives';
 
-const OfferingQuery = Pagination.extend({
+export const OfferingQuery = Pagination.extend({
   zoneId: Uuid.optional(),
   provider: Provider.optional(),
   name: z.string().optional(),

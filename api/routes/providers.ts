@@ -48,9 +48,9 @@ export const DUMMY_OFFERINGS = [
   { externalId: 'silver', name: 'Silver Offering', description: 'Dummy silver backup offering' },
 ] as const;
 
-const ProviderQuery = Pagination.extend({ name: z.string().optional() });
-const ProviderParams = z.object({ name: z.string() });
-const ProviderOfferingsQuery = Pagination.extend({ zoneId: Uuid, keyword: z.string().max(255).optional() });
+export const ProviderQuery = Pagination.extend({ name: z.string().optional() });
+export const ProviderParams = z.object({ name: z.string() });
+export const ProviderOfferingsQuery = Pagination.extend({ zoneId: Uuid, keyword: z.string().max(255).optional() });
 
 export function providerRoutes({ pool }: ApiDeps) {
   const r = Router();

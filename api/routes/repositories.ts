@@ -13,7 +13,7 @@ import {
 } from '../../common/schemas/repositories';
 import { Uuid } from '../../common/schemas/primitives';
 
-const RepositoryQuery = Pagination.extend({
+export const RepositoryQuery = Pagination.extend({
   zoneId: Uuid.optional(),
   type: RepositoryType.optional(),
   name: z.string().optional(),

@@ -15,8 +15,8 @@ import { Uuid } from '../../common/schemas/primitives';
 
 type Db = Pool | PoolClient;
 
-const SettingParams = z.object({ name: z.string() });
-const SettingListQuery = Pagination.extend({
+export const SettingParams = z.object({ name: z.string() });
+export const SettingListQuery = Pagination.extend({
   zoneId: Uuid.optional(),
   accountId: Uuid.optional(),
   name: z.string().optional(),

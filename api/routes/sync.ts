@@ -7,8 +7,8 @@ import { IdParams, listResult, Pagination, pageSql, parse } from '../validate';
 import { ensureBackupSync } from '../../common/backupSync';
 import { backupSyncNow } from '../../workflows/backupSync';
 
-const OrphanQuery = Pagination.extend({ repositoryId: z.guid().optional(), zoneId: z.guid().optional() });
-const UsageQuery = Pagination.extend({
+export const OrphanQuery = Pagination.extend({ repositoryId: z.guid().optional(), zoneId: z.guid().optional() });
+export const UsageQuery = Pagination.extend({
   accountId: z.guid().optional(),
   vmId: z.guid().optional(),
   from: z.iso.datetime({ offset: true }).optional(),

@@ -8,7 +8,7 @@ import { inTransaction } from '../../common/db';
 import { IdParams, listResult, Pagination, pageSql, parse } from '../validate';
 import { AssignVmAccountSchema } from '../../common/schemas/accounts';
 
-const VmQuery = Pagination.extend({
+export const VmQuery = Pagination.extend({
   hostId: z.string().uuid().optional(),
   zoneId: z.string().uuid().optional(),
   accountId: z.string().uuid().optional(),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { listResult, Pagination, pageSql, parse } from '../validate';
 
-const ZoneQuery = Pagination.extend({ name: z.string().optional() });
+export const ZoneQuery = Pagination.extend({ name: z.string().optional() });
 
 export function zoneRoutes({ pool }: ApiDeps) {
   const r = Router();

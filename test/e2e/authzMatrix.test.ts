@@ -1,5 +1,5 @@
-import { createApp } from '../../api/app';
 import { backupVia, enrol, KbossZone, settle, setupKbossZone } from '../helpers/backups';
+import { enumerateRoutes } from '../helpers/routes';
 import { Stack, startStack } from '../helpers/stack';
 import { createTestVm, destroyTestVm, TestVm } from '../helpers/vm';
 
@@ -9,21 +9,6 @@ type Who = 'a' | 'b';
 interface Req { method: string; url: string; body?: unknown }
 /** deny: 403 or 404. read: 2xx allowed, but the answer names none of the other's objects. */
 interface Case extends Req { expect: 'deny' | 'read' }
-
-/** Every route of the API as mounted by createApp: `METHOD /path/:param`. */
-function enumerateRoutes(): string[] {
-  const app = createApp({ pool: {} as never, temporal: {} as never }) as unknown as { router: { stack: Layer[] } };
-  interface Layer { route?: { path: string; methods: Record<string, boolean> }; handle?: { stack?: Layer[] }; rawPath?: string }
-  const out: string[] = [];
-  const walk = (stack: Layer[], prefix: string) => {
-    for (const l of stack) {
-      if (l.route) for (const m of Object.keys(l.route.methods).filter((m) => m !== '_all')) out.push(`${m.toUpperCase()} ${prefix}${l.route.path}`);
-      else if (l.handle?.stack) walk(l.handle.stack, prefix + (l.rawPath && l.rawPath !== '/' ? l.rawPath : ''));
-    }
-  };
-  walk(app.router.stack, '');
-  return [...new Set(out)].sort();
-}
 
 /**
  * Issue 9 acceptance: an authorization matrix. A root admin, user a (domain 1) and user b (domain 2):
@@ -104,6 +89,7 @@ describe('authorization matrix: admin, two users in two domains, every route', (
     const read = (url: string): Case => ({ method: 'GET', url, expect: 'read' });
     return {
       'GET /health': [read('/health')],
+      'GET /openapi.json': [read('/openapi.json')],
       'GET /v1/me': [read('/v1/me')],
       'GET /v1/domains': [deny('GET', '/v1/domains')],
       'POST /v1/domains': [deny('POST', '/v1/domains', { name: 'sneaky', parentId: o.domain })],
