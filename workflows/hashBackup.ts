@@ -21,24 +21,32 @@ async function hashFiles(plan: HashPlan) {
   return { repoPath, ...(await hashHost(plan).hashBackupFiles({ repoPath, files: plan.files })) };
 }
 
+const skipped = (backupId: string, why: string): HashResult => ({ backupId, status: 'Skipped', skipped: why });
+
 /**
- * Runs a hash job under a validation slot of the zone and host (hashing runs under the validation
- * limits), shown by listBackupServiceJobs as `type` while it runs, with its result when it ends.
+ * A hash job: planned (nothing to do: Skipped, with why), then run under a validation slot of the zone
+ * and host (hashing runs under the validation limits), shown by listBackupServiceJobs as BackupHash or
+ * BackupRehash while it runs, with its result when it ends.
  */
-async function asServiceJob<T extends HashResult>(plan: HashPlan, type: ServiceJobType, progress: HashProgress, fn: () => Promise<T>): Promise<T> {
+async function hashJob(backupId: string, kind: 'hash' | 'rehash', fn: (plan: HashPlan, progress: HashProgress) => Promise<HashResult>): Promise<HashResult> {
   const { workflowId } = workflowInfo();
+  const progress: HashProgress = { phase: 'planning' };
+  setHandler(hashProgress, () => progress);
+  const plan = await catalog.planHash({ backupId, kind });
+  if (plan.skip) return skipped(backupId, plan.skip);
+  const type: ServiceJobType = kind === 'hash' ? 'BackupHash' : 'BackupRehash';
   progress.phase = 'waiting for a validation slot';
-  return withSlots({ resource: 'validation', zoneId: plan.zoneId, hostId: plan.hostId, operation: type === 'BackupHash' ? 'hash backup' : 're-hash backup' }, async () => {
-    await catalog.startServiceJob({ backupId: plan.backupId, type, workflowId });
+  return withSlots({ resource: 'validation', zoneId: plan.zoneId, hostId: plan.hostId, operation: `${kind} backup` }, async () => {
+    await catalog.startServiceJob({ backupId, type, workflowId });
     try {
-      const r = await fn();
+      const r = await fn(plan, progress);
       const result = r.status === 'NotValid' ? `NotValid: ${r.mismatches!.map((m) => `${m.file} expected ${m.expected} found ${m.found}`).join('; ')}` : r.status;
-      await catalog.endServiceJob({ backupId: plan.backupId, type, result });
+      await catalog.endServiceJob({ backupId, type, result });
       return r;
     } catch (err) {
       progress.phase = 'failed';
       progress.error = errorText(err);
-      await CancellationScope.nonCancellable(() => catalog.endServiceJob({ backupId: plan.backupId, type, error: isCancellation(err) ? 'cancelled' : progress.error }));
+      await CancellationScope.nonCancellable(() => catalog.endServiceJob({ backupId, type, error: isCancellation(err) ? 'cancelled' : progress.error }));
       throw err;
     }
   });
@@ -51,11 +59,8 @@ async function asServiceJob<T extends HashResult>(plan: HashPlan, type: ServiceJ
  * finalize, which hold the VM, rewrote it): then it is read again.
  */
 export async function hashBackupWorkflow(input: { backupId: string }): Promise<HashResult> {
-  const progress: HashProgress = { phase: 'planning' };
-  setHandler(hashProgress, () => progress);
-  let plan = await catalog.planHash({ backupId: input.backupId, kind: 'hash' });
-  if (plan.skip) return { backupId: input.backupId, status: 'Skipped', skipped: plan.skip };
-  return asServiceJob(plan, 'BackupHash', progress, async () => {
+  return hashJob(input.backupId, 'hash', async (planned, progress) => {
+    let plan = planned;
     for (let round = 1; round <= MAX_HASH_ROUNDS; round++) {
       progress.phase = 'hashing';
       const h = await hashFiles(plan);
@@ -68,11 +73,11 @@ export async function hashBackupWorkflow(input: { backupId: string }): Promise<H
       });
       if (recorded) {
         progress.phase = 'done';
-        return { backupId: plan.backupId, status: 'Hashed' as const };
+        return { backupId: plan.backupId, status: 'Hashed' };
       }
       // Rewritten meanwhile, or no longer a backup to hash: planned again.
       plan = await catalog.planHash({ backupId: input.backupId, kind: 'hash' });
-      if (plan.skip) return { backupId: input.backupId, status: 'Skipped' as const, skipped: plan.skip };
+      if (plan.skip) return skipped(input.backupId, plan.skip);
     }
     throw new Error(`backup ${input.backupId}'s files kept changing while they were hashed (${MAX_HASH_ROUNDS} rounds)`);
   });
@@ -86,27 +91,23 @@ export async function hashBackupWorkflow(input: { backupId: string }): Promise<H
  * with the file, the expected and the found hash, an alert is raised and its chain ends.
  */
 export async function rehashBackupWorkflow(input: { backupId: string }): Promise<HashResult> {
-  const progress: HashProgress = { phase: 'planning' };
-  setHandler(hashProgress, () => progress);
-  const plan = await catalog.planHash({ backupId: input.backupId, kind: 'rehash' });
-  if (plan.skip) return { backupId: input.backupId, status: 'Skipped', skipped: plan.skip };
-  return asServiceJob(plan, 'BackupRehash', progress, async () => {
+  return hashJob(input.backupId, 'rehash', async (plan, progress) => {
     progress.phase = 'hashing';
     const first = await hashFiles(plan);
     const { mismatches } = await catalog.compareHashes({ backupId: plan.backupId, found: first.files });
     if (!mismatches.length) {
       progress.phase = 'done';
-      return { backupId: plan.backupId, status: 'Verified' as const };
+      return { backupId: plan.backupId, status: 'Verified' };
     }
     progress.phase = 'confirming a mismatch';
-    return withVmLocks([plan.vm.id], 're-hash backup', async () => {
+    return withVmLocks([plan.vm.id], 're-hash backup', async (): Promise<HashResult> => {
       const again = await catalog.planHash({ backupId: input.backupId, kind: 'rehash' });
-      if (again.skip) return { backupId: input.backupId, status: 'Skipped' as const, skipped: again.skip };
+      if (again.skip) return skipped(input.backupId, again.skip);
       const second = await hashFiles(again);
       const confirmed = (await catalog.compareHashes({ backupId: again.backupId, found: second.files })).mismatches;
       if (!confirmed.length) {
         progress.phase = 'done';
-        return { backupId: plan.backupId, status: 'Verified' as const };
+        return { backupId: plan.backupId, status: 'Verified' };
       }
       const output = confirmed.map((m) => `${m.file} (${m.target}): expected xxh128 ${m.expected}, found ${m.found}`).join('\n');
       await catalog.markNotValid({
@@ -114,7 +115,7 @@ export async function rehashBackupWorkflow(input: { backupId: string }): Promise
         reason: `its files changed since they were hashed: ${confirmed.map((m) => m.file).join(', ')}`,
       });
       progress.phase = 'NotValid';
-      return { backupId: plan.backupId, status: 'NotValid' as const, mismatches: confirmed };
+      return { backupId: plan.backupId, status: 'NotValid', mismatches: confirmed };
     });
   });
 }

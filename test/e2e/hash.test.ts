@@ -143,6 +143,35 @@ describe('backup hashes and re-hashes', () => {
     expect((await ok('GET', '/v1/alerts?type=BackupHashMismatch')).items.filter((a: any) => a.backupId === child.id)).toEqual([]);
   });
 
+  test('a hashed backup compressed later (compress-due) is hashed again: its new hash is of the compressed file, and verifies', async () => {
+    const offering = await ok('POST', '/v1/backup-offerings', { name: `hash-compress-${Date.now()}`, zoneId: kb.zoneId, repositoryId: kb.repoId, compress: true });
+    const zoneSetting = (value: boolean) => ok('PUT', '/v1/settings/backup.compression.task.enabled', { scope: 'zone', scopeId: kb.zoneId, value });
+    await zoneSetting(false);
+    try {
+      const vm = await enrolledVm(s, vms, { os: false, diskSizeMiB: 64, start: false }, offering.id);
+      await offlineWrite(vm.diskPath, 0, 16 * MiB, 0x41);
+      const b = await hashedBackup(vm);
+      expect(b.compressionStatus).toBeNull();
+      const plain = b.hashes[0].hash;
+      expect(plain).toBe(await xxh128(fileOf(b)));
+
+      await zoneSetting(true);
+      const due = await ok('POST', '/v1/backup-service-jobs/compress-due', { zoneId: kb.zoneId });
+      const started = due.started.find((x: any) => x.backupId === b.id);
+      await settle(s, started.workflowId);
+      // The compression's end starts the hash job again (the hashes it cleared were of the old bytes).
+      await settle(s, `hash-${vm.name}-${b.id}`);
+      const compressed = await ok('GET', `/v1/backups/${b.id}`);
+      expect(compressed.compressionStatus).toBe('Compressed');
+      expect(compressed.hashes).toHaveLength(1);
+      expect(compressed.hashes[0].hash).not.toBe(plain);
+      expect(compressed.hashes[0].hash).toBe(await xxh128(fileOf(b)));
+      expect((await verifyNow(b.id)).result.status).toBe('Verified');
+    } finally {
+      await zoneSetting(true);
+    }
+  });
+
   test('verify now: 404 for an unknown backup or VM, 400 naming a bad id', async () => {
     expect((await s.api('POST', `/v1/backups/00000000-0000-4000-8000-000000000000/verify`)).status).toBe(404);
     expect((await s.api('POST', `/v1/vms/00000000-0000-4000-8000-000000000000/backups/verify`)).status).toBe(404);
