@@ -1,8 +1,10 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { backupVia, KbossZone, offlineWrite, qemuImgCompare, settle } from '../helpers/backups';
 import { enrolledVm, startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
+import { CONTROL_TASK_QUEUE } from '../../common/temporal';
 import { apiOk, Stack } from '../helpers/stack';
 import { TestVm } from '../helpers/vm';
 
@@ -104,6 +106,13 @@ describe('backup hashes and re-hashes', () => {
       expect([url, r.status, r.body.error?.field]).toEqual([url, 409, 'body.force']);
       expect(r.body.error.message).toMatch(/NotValid/);
     }
+    expect((await ok('GET', `/v1/restores?backupId=${b2.id}`)).items).toEqual([]);
+    // The restore workflow checks again when it starts (a request that got past the API before the re-hash).
+    const direct = s.client.workflow.execute('restoreBackupWorkflow', {
+      workflowId: `restore-direct-${b2.id}`, taskQueue: CONTROL_TASK_QUEUE,
+      args: [{ restoreId: randomUUID(), backupId: b2.id, mode: 'in_place', quick: false, accountId: null }],
+    });
+    await expect(direct).rejects.toMatchObject({ cause: { cause: { type: 'NotRestorable', message: expect.stringMatching(/NotValid.*force/) } } });
     expect((await ok('GET', `/v1/restores?backupId=${b2.id}`)).items).toEqual([]);
 
     // The next backup starts a new chain, saying why.
