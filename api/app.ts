@@ -22,6 +22,7 @@ import { retentionRoutes } from './routes/retention';
 import { syncRoutes } from './routes/sync';
 import { alertRoutes } from './routes/alerts';
 import { openApiRoutes } from './openapi/serve';
+import { verifyRoutes } from './routes/verify';
 
 /** The API: validates input, reads the catalog, starts/queries/signals workflows. */
 export function createApp(deps: ApiDeps) {
@@ -38,7 +39,7 @@ export function createApp(deps: ApiDeps) {
   const routers = [
     accountRoutes, zoneRoutes, hostRoutes, vmRoutes,
     settingRoutes, providerRoutes, repositoryRoutes, offeringRoutes, backupAssignmentRoutes,
-    backupRoutes, restoreRoutes, scheduleRoutes, slaScheduleRoutes, retentionRoutes, syncRoutes, serviceJobRoutes, alertRoutes,
+    backupRoutes, restoreRoutes, scheduleRoutes, slaScheduleRoutes, retentionRoutes, syncRoutes, serviceJobRoutes, alertRoutes, verifyRoutes,
   ];
   for (const routes of routers) v1.use(routes(deps));
   app.use('/v1', v1);

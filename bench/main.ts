@@ -8,10 +8,11 @@ import { createTestVm, destroyTestVm, guestWrite, virsh, type TestVm } from '../
 import { allocatedBytes, dropCaches, exec, MiB, peakRssMiB, percentile, rawRead, sha256File, timed } from './measure';
 import { bareBackupBegin, rawCopy, virtnbdbackup, virtnbdDataFiles, virtnbdrestore } from './peers';
 import { compressionBench } from './compression';
+import { runHashingBenchmark } from './hashing';
 import { writeReport, type MainFigures, type Results } from './report';
 
-/** only 'compression': just the compression part (and the stack, zone and VMs it needs). */
-export interface BenchOptions { diskGiB: number; quickSizesGiB: number[]; smallVms: number; smoke: boolean; outDir: string; only?: 'compression' }
+/** only 'compression': just the compression part (and the stack, zone and VMs it needs); 'hashing': section 9, no stack. */
+export interface BenchOptions { diskGiB: number; quickSizesGiB: number[]; smallVms: number; smoke: boolean; outDir: string; only?: 'compression' | 'hashing' }
 
 /**
  * Backflow through its API, next to virtnbdbackup/virtnbdrestore and a raw copy, on the same data in
@@ -19,6 +20,7 @@ export interface BenchOptions { diskGiB: number; quickSizesGiB: number[]; smallV
  * writes), so neither tool's checkpoints disturb the other's chain.
  */
 export async function runBenchmark(opts: BenchOptions): Promise<{ results: Results; markdown: string; files: { md: string; png?: string } }> {
+  if (opts.only === 'hashing') return runHashingBenchmark(opts);
   const work = await mkdtemp(path.join(CACHE, 'bench-'));
   const vms: TestVm[] = [];
   const s = await startStack({ hostWorker: 'process' });
@@ -195,7 +197,7 @@ async function manyAtOnce(s: Stack, kb: KbossZone, n: number, vms: TestVm[]) {
   return { n, succeeded: each.filter((e) => e.ok).length, total, p50: percentile(secs, 50), p95: percentile(secs, 95) };
 }
 
-async function machine() {
+export async function machine() {
   const cpu = (await exec('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"])).stdout.trim();
   const qemu = (await exec('qemu-img', ['--version'])).stdout.split('\n')[0];
   const libvirt = (await exec('virsh', ['--version'])).stdout.trim();

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark, side by side with virtnbdbackup and a raw copy, in one run:
-#   bash bench/run.sh [--disk-gib 4] [--quick-gib 1,8] [--vms 50] [--smoke] [--only compression]
+#   bash bench/run.sh [--disk-gib 4] [--quick-gib 1,8] [--vms 50] [--smoke] [--only compression|hashing]
 # Results: printed, and written to bench/results/<date>-<host>.md and .png (--only compression:
-# bench/results/<date>-compression.md).
+# bench/results/<date>-compression.md; --only hashing: bench/results/<date>-hashing.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$ROOT/scripts/libvirt.sh"

@@ -101,6 +101,12 @@ export const Failure = {
   /** The compression job failed for good, after its retries; the backup stays readable. */
   CompressionFailed: 'CompressionFailed',
 
+  // Hashing (issue 13)
+  /** Hashing a backup file reached its time limit; xxhsum was killed. */
+  HashTimeout: 'HashTimeout',
+  /** A file changed while it was hashed (rewritten by a merge or a compression): hashed again. */
+  FileChanged: 'FileChanged',
+
   // A whole operation (raised by its workflow, with the cause in the message)
   BackupFailed: 'BackupFailed',
   RestoreFailed: 'RestoreFailed',

@@ -36,3 +36,4 @@ export const TEMPORAL_SERVER_ARGS = ['--dynamic-config-value', 'matching.longPol
 /** Readable workflow ids, so the Web UI lists operations by what they are about. */
 export const inventoryWorkflowId = (hostName: string) => `inventory-${hostName}`;
 export const backupSyncWorkflowId = (zoneName: string) => `backup-sync-${zoneName}`;
+export const rehashZoneWorkflowId = (zoneName: string) => `rehash-${zoneName}`;

@@ -37,6 +37,8 @@ export const presets = {
   hostClaim: hostStep('30 seconds', '1 minute', 3),
   /** The sync task's scan of one repository: reads every backup's header, heartbeating; retried once. */
   hostScan: hostStep('1 minute', '30 minutes', 2, '2 minutes'),
+  /** Hashing a backup's files (xxhsum reads them whole): hours for a big backup, heartbeating; killed at its end. */
+  hostHash: hostStep('10 minutes', '8 hours', 3, '1 minute'),
   /** The inventory round: one attempt; a host that does not pick it up within 30 s is Down. */
   hostProbe: hostStep('30 seconds', '2 minutes', 1),
 } satisfies Record<string, ActivityOptions>;

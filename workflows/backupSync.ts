@@ -45,8 +45,8 @@ export async function backupSyncWorkflow(input: { zoneId: string }): Promise<voi
       }
     }
     round.usageRows = (await catalog.recordUsage({ zoneId: input.zoneId, bytes })).rows;
-    // Backups due for compression that no backup started (the task was off when they were taken).
-    for (const { backupId } of await catalog.dueCompressions({ zoneId: input.zoneId })) await startNextServiceJob(backupId);
+    // Backups due a service job that no backup started (the task was off when they were taken, a hash job failed).
+    for (const { backupId } of await catalog.dueServiceJobs({ zoneId: input.zoneId })) await startNextServiceJob(backupId);
     // A VM gone for good takes its schedules with it (one that moved hosts is back long before).
     round.schedulesDeleted = (await catalog.deleteSchedulesOfGoneVms({ zoneId: input.zoneId })).deleted;
     last = round;

@@ -1,4 +1,5 @@
 import { catalog, onHost } from './activities';
+import { hashRewrittenBackup } from './hashBackup';
 import { withVmLocks } from './vmLock';
 
 /**
@@ -15,9 +16,12 @@ export async function deleteBackupWorkflow(input: { backupId: string; forced: bo
       const host = onHost(p.hostTaskQueue, 'hostMerge');
       const { path: repoPath } = await host.mountRepository(p.repository);
       if (p.childId) {
+        // The merge rewrites the child's files: their hashes go first, and are taken again after it.
+        const { cleared } = await catalog.clearHashes({ backupId: p.childId });
         await host.mergeIntoChild({
           repoPath, vmUuid: p.vmId, backupId: p.backupId, childBackupId: p.childId, grandParentBackupId: p.parentId, targets: p.targets,
         });
+        await hashRewrittenBackup(p.childId, cleared);
       }
       await catalog.applyBackupDeletion({ backupId: p.backupId });
       await host.deleteBackupFiles({ repoPath, vmUuid: p.vmId, backupId: p.backupId });

@@ -11,3 +11,5 @@ export * from './retention';
 export * from './slaBackups';
 export * from './backupSync';
 export * from './compressBackup';
+export * from './hashBackup';
+export * from './rehash';

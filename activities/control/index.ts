@@ -4,6 +4,7 @@ import { createAlertActivities } from './alerts';
 import { createBackupActivities } from './backups';
 import { createBackupDeletionActivities } from './backupDeletion';
 import { createGoneVmActivities } from './goneVms';
+import { createHashActivities } from './hashes';
 import { createHostActivities } from './hosts';
 import { createInventoryActivities } from './inventory';
 import { createLifecycleActivities } from './lifecycle';
@@ -34,6 +35,7 @@ export function createControlActivities(pool: Pool, temporal?: Client) {
     ...createAlertActivities(pool),
     ...createValidityActivities(pool),
     ...createLifecycleActivities(pool),
+    ...createHashActivities(pool, temporal),
   };
 }
 export type ControlActivities = ReturnType<typeof createControlActivities>;

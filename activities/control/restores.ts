@@ -7,6 +7,7 @@ import { catalogState } from './inventory';
 import { fail, Failure } from '../../common/failures';
 import { newVmDiskPath, restoredFormat } from '../../common/layout';
 import { refuseRestoreWhileFinalizing } from './serviceJobs';
+import { notValidInChain } from './hashes';
 
 const VM_SQL = `SELECT v.id, v.name, v.host_id AS "hostId", h.task_queue AS "hostTaskQueue", v.account_id AS "accountId"
   FROM vms v JOIN hosts h ON h.id = v.host_id WHERE v.id = $1`;
@@ -59,11 +60,17 @@ export function createRestoreActivities(pool: Pool) {
       if (input.callerAccountId && input.mode !== 'new_vm' && targetVm.accountId !== input.callerAccountId) {
         throw fail.nonRetryable(Failure.Forbidden, `VM ${targetVm.name} is not the caller's account's now`);
       }
+      // A NotValid backup (or a chain a re-hash found changed) is restored only when forced, and the force recorded.
+      const notValid = await notValidInChain(pool, b.id);
+      const recorded = (await pool.query(`SELECT 1 FROM restores WHERE id=$1`, [input.restoreId])).rowCount;
+      if (notValid && !input.force && !recorded) {
+        throw fail.nonRetryable(Failure.NotRestorable, `backup ${notValid.id} is NotValid (${notValid.step}: ${notValid.reason}): restore it only with force`);
+      }
       await pool.query(
-        `INSERT INTO restores (id, backup_id, source_vm_id, target_vm_id, account_id, mode, quick, volume_target, new_vm_name, workflow_id, request_id, phase)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'planned') ON CONFLICT (id) DO NOTHING`,
+        `INSERT INTO restores (id, backup_id, source_vm_id, target_vm_id, account_id, mode, quick, volume_target, new_vm_name, workflow_id, request_id, phase, forced_not_valid)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'planned',$12) ON CONFLICT (id) DO NOTHING`,
         [input.restoreId, b.id, b.vm_id, input.mode === 'new_vm' ? null : targetVm.id, input.accountId, input.mode, input.quick,
-          input.volumeTarget ?? null, input.newVmName ?? null, input.workflowId, input.requestId ?? null],
+          input.volumeTarget ?? null, input.newVmName ?? null, input.workflowId, input.requestId ?? null, !!notValid && !!input.force],
       );
       const status = (await pool.query(`SELECT status FROM restores WHERE id=$1`, [input.restoreId])).rows[0].status;
       // Compression swaps files in place: a restore never starts reading a chain being finalized.

@@ -117,16 +117,19 @@ export function createServiceJobActivities(pool: Pool) {
       });
     },
 
-    /** The attempt ended; a failure shows CompressionError and the reason, with the next attempt's date if one follows. */
-    async endServiceJob(input: { backupId: string; type: ServiceJobType; error?: string; retryInMinutes?: number }): Promise<void> {
+    /**
+     * The attempt ended; a failure shows the reason (a compression's also CompressionError), with the next
+     * attempt's date if one follows. result: what a successful job found (a re-hash: a mismatch), else Succeeded.
+     */
+    async endServiceJob(input: { backupId: string; type: ServiceJobType; error?: string; retryInMinutes?: number; result?: string }): Promise<void> {
       await inTransaction(pool, async (c) => {
         await c.query(
           `UPDATE backup_service_jobs SET executing = false, ended_at = now(), result = $3,
                   scheduled_at = CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(mins => $4::int) END
            WHERE backup_id = $1 AND type = $2`,
-          [input.backupId, input.type, input.error ? input.error.slice(0, 4000) : 'Succeeded', input.retryInMinutes ?? null],
+          [input.backupId, input.type, (input.error ?? input.result ?? 'Succeeded').slice(0, 4000), input.retryInMinutes ?? null],
         );
-        if (input.error) {
+        if (input.error && ['StartCompression', 'FinalizeCompression'].includes(input.type)) {
           await c.query(`UPDATE backups SET compression_status='CompressionError', compression_error=$2 WHERE id=$1 AND compression_status <> 'Compressed'`, [
             input.backupId, input.error.slice(0, 4000),
           ]);
@@ -166,9 +169,14 @@ export function createServiceJobActivities(pool: Pool) {
       }
     },
 
-    /** The compressed files are in place: the catalog records their sizes and the size before. */
+    /**
+     * The compressed files are in place: the catalog records their sizes and the size before. Their
+     * hashes (if it was hashed before it was compressed) are of other bytes now: they go, and the
+     * lifecycle hashes the backup again.
+     */
     async markCompressed(input: { backupId: string; disks: { target: string; sizeBytes: number }[] }): Promise<void> {
       await inTransaction(pool, async (c) => {
+        await c.query(`DELETE FROM backup_file_hashes WHERE backup_id = $1`, [input.backupId]);
         for (const d of input.disks) {
           await c.query(`UPDATE backup_disks SET size_bytes=$3 WHERE backup_id=$1 AND target=$2`, [input.backupId, d.target, d.sizeBytes]);
         }
@@ -178,6 +186,23 @@ export function createServiceJobActivities(pool: Pool) {
           [input.backupId, input.disks.reduce((s, d) => s + d.sizeBytes, 0)],
         );
       });
+    },
+
+    /**
+     * Backups that may be due a service job (compress, validate or hash: nextServiceJob decides which),
+     * e.g. taken while the task was off, or left unhashed by a job that failed. The sync task's round starts them.
+     */
+    async dueServiceJobs(input: { zoneId?: string }): Promise<{ backupId: string }[]> {
+      const r = await pool.query(
+        `SELECT b.id FROM backups b LEFT JOIN backup_offerings o ON o.id = b.offering_id
+         WHERE b.status = 'BackedUp' AND NOT b.hidden AND b.host_id IS NOT NULL AND ($1::uuid IS NULL OR b.zone_id = $1)
+           AND ((b.provider = 'kboss' AND o.compress AND b.compression_status IS NULL)
+             OR (b.provider = 'kboss' AND o.validate AND b.validation_status IS NULL)
+             OR (EXISTS (SELECT 1 FROM backup_disks d WHERE d.backup_id = b.id) AND NOT EXISTS (SELECT 1 FROM backup_file_hashes h WHERE h.backup_id = b.id)))
+         ORDER BY b.created_at`,
+        [input.zoneId ?? null],
+      );
+      return r.rows.map((x) => ({ backupId: x.id }));
     },
 
     /** Backups due for compression (offering compresses, never started), e.g. after the task is turned on. */

@@ -16,15 +16,17 @@ import { restoreProgress } from '../../workflows/restoreCommon';
 import { newVmClaim } from '../../workflows/createVmFromBackup';
 import { visibleBackup } from './backupAccess';
 import { finalizingInChain } from '../../activities/control/serviceJobs';
+import { notValidInChain } from '../../activities/control/hashes';
 
 const RESTORE_COLUMNS = `r.id, r.backup_id AS "backupId", r.source_vm_id AS "sourceVmId", r.target_vm_id AS "targetVmId", r.account_id AS "accountId",
   r.mode, r.quick, r.volume_target AS "volumeTarget", r.new_vm_name AS "newVmName", r.status, r.phase, r.bytes::float8 AS bytes, r.error,
-  r.workflow_id AS "workflowId", r.created_at AS "createdAt", r.running_at AS "runningAt", r.finished_at AS "finishedAt", r.duration_ms AS "durationMs"`;
+  r.workflow_id AS "workflowId", r.created_at AS "createdAt", r.running_at AS "runningAt", r.finished_at AS "finishedAt", r.duration_ms AS "durationMs",
+  r.forced_not_valid AS "forcedNotValid"`;
 
 interface RestorableBackup { id: string; vmId: string; vmName: string; hostId: string; hostName: string; zoneId: string; zone: string; accountId: string | null; allowQuickRestore: boolean; provider: string }
 
-/** The backup, if the caller may restore it: theirs, BackedUp, with data, and not being deleted. */
-async function restorableBackup(pool: Pool, req: Request, id: string, quick: boolean): Promise<RestorableBackup> {
+/** The backup, if the caller may restore it: theirs, BackedUp, with data, not being deleted, and valid (or forced). */
+async function restorableBackup(pool: Pool, req: Request, id: string, quick: boolean, force: boolean): Promise<RestorableBackup> {
   const b = await visibleBackup(pool, req, id);
   const row = (
     await pool.query(
@@ -42,6 +44,11 @@ async function restorableBackup(pool: Pool, req: Request, id: string, quick: boo
   if (finalizing) throw conflict(`backup ${finalizing} of this backup's chain is FinalizingCompression: its files are being replaced; restore when that is done`, 'id');
   if (row.lockedFor === 'delete backup') throw conflict(`a backup of this VM is being deleted; try again when it is done`, 'id');
   if (quick && !row.allowQuickRestore) throw badRequest('body.quickRestore', "the backup's offering does not allow quick restore");
+  const notValid = await notValidInChain(pool, b.id);
+  if (notValid && !force) {
+    const which = notValid.id === b.id ? `backup ${id} is NotValid` : `backup ${notValid.id} of this backup's chain is NotValid`;
+    throw conflict(`${which} (${notValid.step}: ${notValid.reason}); restore it anyway with force: true`, 'body.force');
+  }
   return row;
 }
 
@@ -109,7 +116,7 @@ export function restoreRoutes(deps: ApiDeps) {
   r.post('/backups/:id/restore', async (req, res) => {
     const { id } = parse(IdParams, req, 'params');
     const body = parse(RestoreBackupSchema, req, 'body');
-    const b = await restorableBackup(pool, req, id, body.quickRestore);
+    const b = await restorableBackup(pool, req, id, body.quickRestore, body.force);
     const me = caller(req);
     requireVmNow(me, (await pool.query(`SELECT account_id AS "accountId" FROM vms WHERE id = $1`, [b.vmId])).rows[0], b.vmName);
     await refreshHost(deps, b.hostName);
@@ -120,7 +127,7 @@ export function restoreRoutes(deps: ApiDeps) {
     const mode = body.quickRestore ? 'quick' : 'in_place';
     // The restore is the VM's current account's (who sees it in GET /v1/restores).
     const out = await start(restoreBackupWorkflow, 'restore', 'restore', b, {
-      backupId: b.id, mode, quick: body.quickRestore, accountId: vm.accountId, callerAccountId: callerScope(me), requestId: body.requestId,
+      backupId: b.id, mode, quick: body.quickRestore, accountId: vm.accountId, callerAccountId: callerScope(me), requestId: body.requestId, force: body.force,
     });
     res.status(202).json(out);
   });
@@ -129,7 +136,7 @@ export function restoreRoutes(deps: ApiDeps) {
   r.post('/backups/:id/restore-volume', async (req, res) => {
     const { id } = parse(IdParams, req, 'params');
     const body = parse(RestoreVolumeSchema, req, 'body');
-    const b = await restorableBackup(pool, req, id, body.quickRestore);
+    const b = await restorableBackup(pool, req, id, body.quickRestore, body.force);
     const me = caller(req);
     const vm = (await pool.query(`SELECT id, zone_id, account_id, removed_at FROM vms WHERE id = $1`, [body.vmId])).rows[0];
     if (!vm || vm.removed_at || (me.role !== 'admin' && vm.account_id !== me.accountId)) throw notFound('vm', 'body.vmId');
@@ -138,7 +145,7 @@ export function restoreRoutes(deps: ApiDeps) {
     if (!disk.rowCount) throw badRequest('body.volumeTarget', `backup ${b.id} has no disk ${body.volumeTarget}`);
     const out = await start(restoreVolumeWorkflow, 'restore-volume', 'restore-volume', b, {
       backupId: b.id, mode: 'volume', quick: body.quickRestore, targetVmId: body.vmId, volumeTarget: body.volumeTarget,
-      accountId: vm.account_id, callerAccountId: callerScope(me), requestId: body.requestId,
+      accountId: vm.account_id, callerAccountId: callerScope(me), requestId: body.requestId, force: body.force,
     });
     res.status(202).json(out);
   });
@@ -147,14 +154,14 @@ export function restoreRoutes(deps: ApiDeps) {
   r.post('/backups/:id/create-vm', async (req, res) => {
     const { id } = parse(IdParams, req, 'params');
     const body = parse(CreateVmFromBackupSchema, req, 'body');
-    const b = await restorableBackup(pool, req, id, false);
+    const b = await restorableBackup(pool, req, id, false, body.force);
     const me = caller(req);
     const taken = await pool.query(`SELECT 1 FROM vms WHERE host_id = $1 AND name = $2 AND removed_at IS NULL`, [b.hostId, body.name]);
     if (taken.rowCount) throw nameUnavailable(body.name);
     // The new VM is the backup's account's, like the backup.
     const out = await start(createVmFromBackupWorkflow, 'create-vm-from-backup', 'create-vm-from-backup', b, {
       backupId: b.id, mode: 'new_vm', quick: false, newVmName: body.name, accountId: b.accountId, callerAccountId: callerScope(me),
-      requestId: body.requestId,
+      requestId: body.requestId, force: body.force,
     });
     // The host checks that no domain and no file holds the name or a disk path, and claims them, before the answer.
     if (!(await awaitNewVmClaim(deps, out.workflowId)).claimed) throw nameUnavailable(body.name);

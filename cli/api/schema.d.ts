@@ -648,7 +648,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Restore the VM in place (stopped VM), or by quick restore
+         * Restore the VM in place (stopped VM), or by quick restore (a NotValid backup only with force: true)
          * @description CloudStack command: `restoreBackup`.
          */
         post: operations["restoreBackup"];
@@ -692,6 +692,40 @@ export interface paths {
          * @description CloudStack command: `createVMFromBackup`.
          */
         post: operations["createVMFromBackup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/backups/{id}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify now: hash the backup's own files again and compare (202; NotValid with the reason on a mismatch) */
+        post: operations["verifyBackup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/vms/{id}/backups/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify now every hashed backup of a VM (202 with the workflow ids) */
+        post: operations["verifyVmBackups"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4301,6 +4335,8 @@ export interface operations {
                     /** @default false */
                     quickRestore?: boolean;
                     requestId?: string;
+                    /** @default false */
+                    force?: boolean;
                 };
             };
         };
@@ -4388,6 +4424,8 @@ export interface operations {
                     /** @default false */
                     quickRestore?: boolean;
                     requestId?: string;
+                    /** @default false */
+                    force?: boolean;
                 };
             };
         };
@@ -4471,6 +4509,8 @@ export interface operations {
                 "application/json": {
                     name: string;
                     requestId?: string;
+                    /** @default false */
+                    force?: boolean;
                 };
             };
         };
@@ -4482,6 +4522,158 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OperationStarted"];
+                };
+            };
+            /** @description Bad input: the field named in error.field, nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or disabled one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed (root admins only, or a dedicated offering) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or another account's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Refused in the current state (in use, running, protected, name taken, …) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PostgreSQL or Temporal cannot be reached (field database or temporal); Retry-After is set */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    verifyBackup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the workflow runs */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Object"];
+                };
+            };
+            /** @description Bad input: the field named in error.field, nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or disabled one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed (root admins only, or a dedicated offering) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or another account's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Refused in the current state (in use, running, protected, name taken, …) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PostgreSQL or Temporal cannot be reached (field database or temporal); Retry-After is set */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    verifyVmBackups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the workflow runs */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Object"];
                 };
             };
             /** @description Bad input: the field named in error.field, nothing changed */

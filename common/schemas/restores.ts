@@ -3,8 +3,11 @@ import type { RepositoryRef } from './backups';
 
 const RequestId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and . _ : - (1 to 128)');
 
+/** Restore from a NotValid backup (or one whose chain a re-hash found changed) anyway; recorded on the restore. */
+const Force = z.boolean().default(false);
+
 /** restoreBackup: every disk of the VM back to the backup's point, in place (or by quick restore). */
-export const RestoreBackupSchema = z.object({ quickRestore: z.boolean().default(false), requestId: RequestId.optional() }).strict();
+export const RestoreBackupSchema = z.object({ quickRestore: z.boolean().default(false), requestId: RequestId.optional(), force: Force }).strict();
 
 /** restoreVolumeFromBackupAndAttachToVM. */
 export const RestoreVolumeSchema = z
@@ -13,6 +16,7 @@ export const RestoreVolumeSchema = z
     vmId: z.guid(),
     quickRestore: z.boolean().default(false),
     requestId: RequestId.optional(),
+    force: Force,
   })
   .strict();
 
@@ -21,6 +25,7 @@ export const CreateVmFromBackupSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, . _ - (1 to 63)'),
     requestId: RequestId.optional(),
+    force: Force,
   })
   .strict();
 
@@ -47,6 +52,8 @@ export interface RestoreWorkflowInput {
   /** A user's account: the target VM must be theirs when the restore starts (null or absent: a root admin). */
   callerAccountId?: string | null;
   requestId?: string;
+  /** The caller forces a restore of a NotValid backup (the restore records it); without it such a restore is refused. */
+  force?: boolean;
 }
 
 /** Where createVMFromBackup puts the new VM's disks: beside the source VM's, on its host. */

@@ -27,10 +27,10 @@ export async function triggerAndSettle(s: Stack, scheduleId: string, vmName: str
   return (await s.pool.query(`SELECT * FROM backups WHERE id = $1`, [b.id])).rows[0];
 }
 
-/** Waits for every workflow still running but the host inventory and the zone's sync (both never end), so the stack stops idle. */
+/** Waits for every workflow still running but the host inventory, the zone's sync and its periodic re-hash (they never end), so the stack stops idle. */
 export async function drainWorkflows(s: Stack): Promise<void> {
   await eventually(async () => {
-    for await (const w of s.client.workflow.list({ query: `ExecutionStatus = "Running" AND WorkflowType != "hostInventoryWorkflow" AND WorkflowType != "backupSyncWorkflow"` })) {
+    for await (const w of s.client.workflow.list({ query: `ExecutionStatus = "Running" AND WorkflowType != "hostInventoryWorkflow" AND WorkflowType != "backupSyncWorkflow" AND WorkflowType != "rehashZoneWorkflow"` })) {
       await s.client.workflow.getHandle(w.workflowId, w.runId).result().catch(() => undefined);
       return false;
     }
