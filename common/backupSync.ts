@@ -12,5 +12,6 @@ export function ensureBackupSync(temporal: Client, zone: { id: string; name: str
     workflowId: backupSyncWorkflowId(zone.name),
     input: { zoneId: zone.id },
     subject: { zone: zone.name, operation: 'backup-sync' },
+    summary: `background sync of zone ${zone.name}`,
   });
 }

@@ -10,6 +10,7 @@ import { catalog, onHost, presets } from './activities';
 import { errorText } from './errors';
 import { withSlots } from './slots';
 import { withVmLocks } from './vmLock';
+import { shownProgress } from './details';
 
 export interface CompressionProgress { phase: string; attempt: number; error?: string }
 export interface CompressionResult { backupId: string; status: string; attempts: number; skipped?: string }
@@ -35,7 +36,8 @@ const gate = proxyActivities<ControlActivities>({
  */
 export async function compressBackupWorkflow(input: { backupId: string }): Promise<CompressionResult> {
   const { workflowId } = workflowInfo();
-  const progress: CompressionProgress = { phase: 'planning', attempt: 0 };
+  // Also the Web UI's current details of the workflow (workflows/details.ts).
+  const progress = shownProgress<CompressionProgress>({ phase: 'planning', attempt: 0 });
   setHandler(compressionProgress, () => progress);
   let error = '';
   for (;;) {
@@ -151,6 +153,7 @@ export async function startCompressionIfDue(backupId: string): Promise<void> {
       workflowId: compressWorkflowId(due.vmName, backupId),
       args: [{ backupId }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: `compress a backup of ${due.vmName}`,
       typedSearchAttributes: operationAttributes({ operation: 'compress', vmId: due.vmId, backupId, hostId: due.hostId, zone: due.zone }),
     });
   } catch (err) {

@@ -10,6 +10,7 @@ import {
 } from '../../common/schemas/restores';
 import { inventoryWorkflowId } from '../../common/temporal';
 import { startOperation, withLiveProgress } from '../operations';
+import { restoreSummary } from '../../common/summaries';
 import { syncNow } from '../../workflows/hostInventory';
 import { createVmFromBackupWorkflow, restoreBackupWorkflow, restoreVolumeWorkflow } from '../../workflows';
 import { restoreProgress } from '../../workflows/restoreCommon';
@@ -21,7 +22,7 @@ const RESTORE_COLUMNS = `r.id, r.backup_id AS "backupId", r.source_vm_id AS "sou
   r.mode, r.quick, r.volume_target AS "volumeTarget", r.new_vm_name AS "newVmName", r.status, r.phase, r.bytes::float8 AS bytes, r.error,
   r.workflow_id AS "workflowId", r.created_at AS "createdAt", r.running_at AS "runningAt", r.finished_at AS "finishedAt", r.duration_ms AS "durationMs"`;
 
-interface RestorableBackup { id: string; vmId: string; vmName: string; hostId: string; hostName: string; zoneId: string; zone: string; accountId: string | null; allowQuickRestore: boolean; provider: string }
+interface RestorableBackup { id: string; vmId: string; vmName: string; hostId: string; hostName: string; zoneId: string; zone: string; accountId: string | null; allowQuickRestore: boolean; provider: string; createdAt: Date }
 
 /** The backup, if the caller may restore it: theirs, BackedUp, with data, and not being deleted. */
 async function restorableBackup(pool: Pool, req: Request, id: string, quick: boolean): Promise<RestorableBackup> {
@@ -29,7 +30,7 @@ async function restorableBackup(pool: Pool, req: Request, id: string, quick: boo
   const row = (
     await pool.query(
       `SELECT b.id, b.vm_id AS "vmId", v.name AS "vmName", v.host_id AS "hostId", h.name AS "hostName", v.zone_id AS "zoneId", z.name AS zone,
-              b.account_id AS "accountId", b.provider, COALESCE(o.allow_quick_restore, false) AS "allowQuickRestore",
+              b.account_id AS "accountId", b.provider, COALESCE(o.allow_quick_restore, false) AS "allowQuickRestore", b.created_at AS "createdAt",
               (SELECT operation FROM vm_locks l WHERE l.vm_id = b.vm_id) AS "lockedFor"
        FROM backups b JOIN vms v ON v.id = b.vm_id JOIN hosts h ON h.id = v.host_id JOIN zones z ON z.id = v.zone_id
        LEFT JOIN backup_offerings o ON o.id = b.offering_id WHERE b.id = $1`,
@@ -101,6 +102,7 @@ export function restoreRoutes(deps: ApiDeps) {
       workflowId,
       input: { ...input, restoreId },
       subject: { operation, vmId: input.targetVmId ?? b.vmId, backupId: b.id, hostId: b.hostId, zone: b.zone },
+      summary: restoreSummary(b.vmName, b.createdAt, input),
     });
     return { restoreId, workflowId };
   };
