@@ -8,9 +8,9 @@ import { config } from './config';
  * `time` as ISO), or pino-pretty's readable lines when stdout is a terminal. `service` names the process
  * (api, control, host); lines about an operation carry workflowId, vmId and backupId.
  */
-export function createLogger(service: string, destination?: DestinationStream): Pino {
+export function createLogger(service: string, destination?: DestinationStream, level = config.logLevel): Pino {
   const options: pino.LoggerOptions = {
-    level: config.logLevel,
+    level,
     base: { service },
     formatters: { level: (label) => ({ level: label }) },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -39,7 +39,9 @@ const LEVELS: Record<LogLevel, pino.Level> = { TRACE: 'trace', DEBUG: 'debug', I
 export class TemporalPinoLogger implements TemporalLogger {
   constructor(private readonly pino: Pino) {}
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
-    this.pino[LEVELS[level] ?? 'info'](meta ?? {}, message);
+    // An activity's task token completes it: a credential, not for logs.
+    const { taskToken: _, ...rest } = meta ?? {};
+    this.pino[LEVELS[level] ?? 'info'](rest, message);
   }
   trace(message: string, meta?: LogMetadata) { this.log('TRACE', message, meta); }
   debug(message: string, meta?: LogMetadata) { this.log('DEBUG', message, meta); }

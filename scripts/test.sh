@@ -8,6 +8,7 @@ bash "$ROOT/scripts/temporal.sh" --install-only
 bash "$ROOT/scripts/postgres.sh" --server-only
 bash "$ROOT/scripts/build-guest.sh"
 bash "$ROOT/scripts/bench-tools.sh"
+bash "$ROOT/scripts/chromium.sh"
 bash "$ROOT/scripts/node-deps.sh"
 cd "$ROOT"
 results="$BACKFLOW_STATE_DIR/jest-results.json"

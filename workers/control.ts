@@ -23,6 +23,8 @@ async function main() {
   for (const zone of (await pool.query(`SELECT id, name FROM zones`)).rows) await ensureBackupSync(temporal, zone);
   await worker.run();
   await pool.end();
+  // The last native object gone, the SDK's Runtime shuts down and the process can end.
+  await connection.close();
 }
 
 main().catch((err) => {

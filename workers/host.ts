@@ -38,6 +38,9 @@ async function main() {
   log.info({ host: facts.name, hostId: facts.id, taskQueue: facts.taskQueue, metricsPort }, 'host worker polling');
   await running;
   metrics.hostWorkerUp.set({ host: facts.name, zone: facts.zone }, 0);
+  // The last native object gone, the SDK's Runtime shuts down and the process can end.
+  await client.connection.close();
+  await connection.close();
 }
 
 main().catch((err) => {

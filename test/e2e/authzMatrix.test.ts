@@ -101,6 +101,7 @@ describe('authorization matrix: admin, two users in two domains, every route', (
     const read = (url: string): Case => ({ method: 'GET', url, expect: 'read' });
     return {
       'GET /health': [read('/health')],
+      'GET /metrics': [read('/metrics')],
       'GET /v1/me': [read('/v1/me')],
       'GET /v1/domains': [deny('GET', '/v1/domains')],
       'POST /v1/domains': [deny('POST', '/v1/domains', { name: 'sneaky', parentId: o.domain })],

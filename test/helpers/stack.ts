@@ -164,7 +164,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     if (o.body !== undefined || o.rawBody !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(apiUrl + path, { method, headers, body: o.rawBody ?? (o.body === undefined ? undefined : JSON.stringify(o.body)) });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    // JSON, except the few routes that answer text (GET /metrics): those as the text.
+    return { status: res.status, body: text ? (/json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : text) : undefined };
   };
 
   return {

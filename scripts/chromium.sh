@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Headless Chromium (Debian's package) for the tests that load the Temporal Web UI and the API's pages.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+if command -v chromium >/dev/null; then
+  say "chromium present"
+else
+  say "installing chromium"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi
