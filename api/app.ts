@@ -22,6 +22,7 @@ import { scheduleRoutes } from './routes/schedules';
 import { slaScheduleRoutes } from './routes/slaSchedules';
 import { retentionRoutes } from './routes/retention';
 import { syncRoutes } from './routes/sync';
+import { alertRoutes } from './routes/alerts';
 
 /** The API: validates input, reads the catalog, starts/queries/signals workflows. */
 export function createApp(deps: ApiDeps) {
@@ -39,7 +40,7 @@ export function createApp(deps: ApiDeps) {
   const routers = [
     accountRoutes, zoneRoutes, hostRoutes, vmRoutes,
     settingRoutes, providerRoutes, repositoryRoutes, offeringRoutes, backupAssignmentRoutes,
-    backupRoutes, restoreRoutes, scheduleRoutes, slaScheduleRoutes, retentionRoutes, syncRoutes, serviceJobRoutes,
+    backupRoutes, restoreRoutes, scheduleRoutes, slaScheduleRoutes, retentionRoutes, syncRoutes, serviceJobRoutes, alertRoutes,
   ];
   for (const routes of routers) v1.use(routes(deps));
   app.use('/v1', v1);

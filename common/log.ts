@@ -1,5 +1,6 @@
 import pino, { type DestinationStream, type Logger as Pino } from 'pino';
 import PinoPretty from 'pino-pretty';
+import { Context } from '@temporalio/activity';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { config } from './config';
 
@@ -60,4 +61,16 @@ export function subjectOf(input: unknown): Record<string, string> {
   if (typeof i.backupId === 'string') out.backupId = i.backupId;
   if (typeof i.restoreId === 'string') out.restoreId = i.restoreId;
   return out;
+}
+
+/**
+ * Inside an activity, its logger (each line with its workflowId and its input's ids, through the Runtime
+ * into pino); outside one (a catalog step called directly, as tests do), the process's logger.
+ */
+export function activityLog(): Pick<TemporalLogger, 'info' | 'warn' | 'error'> {
+  try {
+    return Context.current().log;
+  } catch {
+    return new TemporalPinoLogger(logger());
+  }
 }

@@ -120,12 +120,12 @@ export const SETTINGS = {
     description: 'Throughput limit of one compression job; 0 is none.',
   }),
   'backup.validation.task.enabled': def({
-    schema: bool(), default: true, type: 'boolean', unit: null, scopes: GZ,
+    schema: bool(), default: true, type: 'boolean', unit: null, scopes: GZA,
     description: 'Whether backups of offerings with validation are validated.',
   }),
   'backup.validation.interval': def({
     schema: int(1, 24 * 365), default: 24, type: 'integer', min: 1, max: 24 * 365, unit: 'h', scopes: GZ,
-    description: 'How often backups due for validation are looked for.',
+    description: 'How often every backup\'s own files are hashed again and compared with their recorded hashes (re-hash).',
   }),
   'backup.validation.max.concurrent.operations': def({
     schema: int(1, 10_000), default: 10, type: 'integer', min: 1, max: 10_000, unit: 'operations', scopes: GZ,

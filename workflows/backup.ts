@@ -8,7 +8,7 @@ import { Compensations } from './compensations';
 import { errorText } from './errors';
 import { withVmLocks } from './vmLock';
 import { scheduledRun, startRetention } from './retention';
-import { startCompressionIfDue } from './compressBackup';
+import { startNextServiceJob } from './lifecycle';
 import { shownProgress } from './details';
 
 export interface BackupProgress { phase: string; type?: 'FULL' | 'INCREMENTAL'; fullReason?: string; error?: string }
@@ -33,8 +33,8 @@ export async function createBackupWorkflow(start: BackupStart): Promise<BackupRe
     return takeBackup(plan, input, progress);
   });
   await startRetention(input, plan);
-  // Issue 12: an offering that compresses starts the backup's compression (a workflow of its own).
-  if (result.status === 'BackedUp') await startCompressionIfDue(input.backupId);
+  // Then the backup's life goes on in workflows of its own: compress, validate, hash (workflows/lifecycle.ts).
+  if (result.status === 'BackedUp') await startNextServiceJob(input.backupId);
   return result;
 }
 

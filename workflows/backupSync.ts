@@ -1,6 +1,6 @@
 import { allHandlersFinished, condition, continueAsNew, defineQuery, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
 import { catalog, onHost } from './activities';
-import { startCompressionIfDue } from './compressBackup';
+import { startNextServiceJob } from './lifecycle';
 import { errorText } from './errors';
 
 export interface SyncRound { at: number; marked: string[]; orphans: number; usageRows: number; schedulesDeleted: string[]; errors: string[] }
@@ -46,7 +46,7 @@ export async function backupSyncWorkflow(input: { zoneId: string }): Promise<voi
     }
     round.usageRows = (await catalog.recordUsage({ zoneId: input.zoneId, bytes })).rows;
     // Backups due for compression that no backup started (the task was off when they were taken).
-    for (const { backupId } of await catalog.dueCompressions({ zoneId: input.zoneId })) await startCompressionIfDue(backupId);
+    for (const { backupId } of await catalog.dueCompressions({ zoneId: input.zoneId })) await startNextServiceJob(backupId);
     // A VM gone for good takes its schedules with it (one that moved hosts is back long before).
     round.schedulesDeleted = (await catalog.deleteSchedulesOfGoneVms({ zoneId: input.zoneId })).deleted;
     last = round;

@@ -1,13 +1,13 @@
 import {
-  ApplicationFailure, CancellationScope, defineQuery, isCancellation, ParentClosePolicy, proxyActivities, setHandler, sleep, startChild, workflowInfo,
+  ApplicationFailure, CancellationScope, defineQuery, isCancellation, proxyActivities, setHandler, sleep, workflowInfo,
 } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control';
 import { Failure } from '../common/failures';
 import type { CompressionPlan } from '../common/schemas/serviceJobs';
-import { operationAttributes } from '../common/temporal';
 import type * as HostActivities from '../activities/host';
 import { catalog, onHost, presets } from './activities';
 import { errorText } from './errors';
+import { SERVICE_JOB_WORKFLOWS, startNextServiceJob } from './lifecycle';
 import { withSlots } from './slots';
 import { withVmLocks } from './vmLock';
 import { shownProgress } from './details';
@@ -17,7 +17,7 @@ export interface CompressionResult { backupId: string; status: string; attempts:
 export const compressionProgress = defineQuery<CompressionProgress>('progress');
 
 /** One compression workflow per backup, readable in the Web UI. */
-export const compressWorkflowId = (vmName: string, backupId: string) => `compress-${vmName}-${backupId}`;
+export const compressWorkflowId = SERVICE_JOB_WORKFLOWS.compress.id;
 
 /** Finalize waits while a restore reads the chain: retried until it ends (a wait, not an attempt). */
 const gate = proxyActivities<ControlActivities>({
@@ -52,6 +52,7 @@ export async function compressBackupWorkflow(input: { backupId: string }): Promi
       progress.phase = 'finalizing';
       await finalize(plan, repoPath, workflowId);
       progress.phase = 'done';
+      await startNextServiceJob(input.backupId);
       return { backupId: input.backupId, status: 'Compressed', attempts: progress.attempt };
     } catch (err) {
       if (isCancellation(err)) {
@@ -71,6 +72,8 @@ export async function compressBackupWorkflow(input: { backupId: string }): Promi
     }
   }
   progress.phase = 'failed';
+  // The originals are intact and readable: validation and hashing go on without the compression.
+  await startNextServiceJob(input.backupId);
   throw ApplicationFailure.nonRetryable(`compression of backup ${input.backupId} failed after its retries: ${error || 'no attempts left'}`, Failure.CompressionFailed);
 }
 
@@ -139,25 +142,4 @@ async function finalize(plan: CompressionPlan, repoPath: string, workflowId: str
       throw err;
     }
   });
-}
-
-/**
- * Called at the end of a backup: starts the backup's compression if its offering compresses and the
- * task is enabled, as a workflow of its own that outlives the backup's (ABANDON). Never fails the backup.
- */
-export async function startCompressionIfDue(backupId: string): Promise<void> {
-  try {
-    const due = await catalog.compressionToStart({ backupId });
-    if (!due) return;
-    await startChild(compressBackupWorkflow, {
-      workflowId: compressWorkflowId(due.vmName, backupId),
-      args: [{ backupId }],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      staticSummary: `compress a backup of ${due.vmName}`,
-      typedSearchAttributes: operationAttributes({ operation: 'compress', vmId: due.vmId, backupId, hostId: due.hostId, zone: due.zone }),
-    });
-  } catch (err) {
-    if (isCancellation(err)) throw err;
-    // Already started (by the due-backups route), or the catalog unreachable: the route picks it up later.
-  }
 }

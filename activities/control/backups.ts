@@ -4,7 +4,7 @@ import { offeringOpenSql } from '../../common/offeringAccess';
 import { resolveSettings } from '../../common/settings';
 import type { BackupDiskRecord, BackupPlan, BackupWorkflowInput, ChainDecision } from '../../common/schemas/backups';
 import { fail, Failure } from '../../common/failures';
-import { log } from '@temporalio/activity';
+import { activityLog } from '../../common/log';
 import { observeBackup, type EndedBackup } from '../../common/metrics';
 
 /** The ended backup's figures for the metrics, from the row an UPDATE returns. */
@@ -13,7 +13,7 @@ const ENDED = `status, provider, type, duration_ms AS "durationMs", size_bytes A
 /** Counts a backup that has just ended, and says so in the log (the line carries its workflow and backup ids). */
 function ended(b: EndedBackup): void {
   observeBackup(b);
-  log.info(`backup ${b.status}`, { ...b });
+  activityLog().info(`backup ${b.status}`, { ...b });
 }
 
 /** The backup rows of the catalog: every status change a backup workflow makes goes through here. */
@@ -76,13 +76,15 @@ export function createBackupActivities(pool: Pool) {
       const vm = await pool.query(`SELECT chain_break_reason FROM vms WHERE id=$1`, [input.vmId]);
       if (vm.rows[0]?.chain_break_reason) return { type: 'FULL', fullReason: vm.rows[0].chain_break_reason };
       const latest = await pool.query(
-        `SELECT id, checkpoint, chain_id, chain_position FROM backups
+        `SELECT id, checkpoint, chain_id, chain_position, validation_status, validation_step FROM backups
          WHERE vm_id=$1 AND id<>$2 AND status='BackedUp' AND NOT isolated AND provider='kboss' AND checkpoint IS NOT NULL
          ORDER BY finished_at DESC LIMIT 1`,
         [input.vmId, input.backupId],
       );
       if (!latest.rowCount) return { type: 'FULL', fullReason: 'no earlier backup to chain onto' };
       const p = latest.rows[0];
+      // A NotValid backup is never a parent (Proxmox's rule for failed snapshots), even when its chain was not ended.
+      if (p.validation_status === 'NotValid') return { type: 'FULL', fullReason: `the latest backup ${p.id} is NotValid (${p.validation_step ?? 'unknown step'})` };
       if (input.chainSize >= 1 && p.chain_position + 1 >= input.chainSize) {
         return { type: 'FULL', fullReason: `chain reached backup.chain.size=${input.chainSize}` };
       }

@@ -1,14 +1,17 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
+import { createAlertActivities } from './alerts';
 import { createBackupActivities } from './backups';
 import { createBackupDeletionActivities } from './backupDeletion';
 import { createGoneVmActivities } from './goneVms';
 import { createHostActivities } from './hosts';
 import { createInventoryActivities } from './inventory';
+import { createLifecycleActivities } from './lifecycle';
 import { createRestoreActivities } from './restores';
 import { createRetentionActivities } from './retention';
 import { createScheduleActivities } from './schedules';
 import { createSyncActivities } from './sync';
+import { createValidityActivities } from './validity';
 import { createServiceJobActivities } from './serviceJobs';
 import { createSlotActivities } from './slots';
 import { createVmLockActivities } from './vmLocks';
@@ -28,6 +31,9 @@ export function createControlActivities(pool: Pool, temporal?: Client) {
     ...createVmLockActivities(pool, temporal),
     ...createSlotActivities(pool, temporal),
     ...createServiceJobActivities(pool),
+    ...createAlertActivities(pool),
+    ...createValidityActivities(pool),
+    ...createLifecycleActivities(pool),
   };
 }
 export type ControlActivities = ReturnType<typeof createControlActivities>;

@@ -7,7 +7,7 @@ import { catalogState } from './inventory';
 import { fail, Failure } from '../../common/failures';
 import { newVmDiskPath, restoredFormat } from '../../common/layout';
 import { refuseRestoreWhileFinalizing } from './serviceJobs';
-import { log } from '@temporalio/activity';
+import { activityLog } from '../../common/log';
 import { observeRestore, type EndedRestore } from '../../common/metrics';
 
 const VM_SQL = `SELECT v.id, v.name, v.host_id AS "hostId", h.task_queue AS "hostTaskQueue", v.account_id AS "accountId"
@@ -19,7 +19,7 @@ const ENDED = `status, mode, duration_ms AS "durationMs", bytes, (SELECT provide
 /** Counts a restore that has just ended, and says so in the log (with its workflow, restore and backup ids). */
 function ended(r: EndedRestore): void {
   observeRestore(r);
-  log.info(`restore ${r.status}`, { ...r });
+  activityLog().info(`restore ${r.status}`, { ...r });
 }
 
 export function createRestoreActivities(pool: Pool) {

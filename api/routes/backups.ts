@@ -19,6 +19,10 @@ export const BACKUP_COLUMNS = `b.id, b.vm_id AS "vmId", v.name AS "vmName", b.ac
   b.schedule_id AS "scheduleId", b.protected, b.workflow_id AS "workflowId",
   b.created_at AS "createdAt", b.started_at AS "startedAt", b.finished_at AS "finishedAt",
   b.compression_status AS "compressionStatus", b.uncompressed_size::float8 AS "uncompressedSize", b.compression_error AS "compressionError",
+  b.validation_status AS "validationStatus", b.validation_step AS "validationStep", b.validation_output AS "validationOutput",
+  b.validation_error AS "validationError", b.validated_at AS "validatedAt", (b.validation_screenshot IS NOT NULL) AS "hasValidationScreenshot",
+  COALESCE((SELECT json_agg(json_build_object('target', h.target, 'algorithm', h.algorithm, 'hash', h.hash, 'hashedAt', h.hashed_at,
+            'verifiedAt', h.verified_at) ORDER BY h.target) FROM backup_file_hashes h WHERE h.backup_id = b.id), '[]') AS hashes,
   COALESCE((SELECT json_agg(json_build_object('target', d.target, 'file', d.file, 'sourcePath', d.source_path,
             'sizeBytes', d.size_bytes::float8, 'virtualSize', d.virtual_size::float8, 'sourceFormat', d.source_format,
             'fullReason', d.full_reason) ORDER BY d.target)

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { RepositoryRefSchema } from './backups';
 import { CompressionLibrary } from './offerings';
 
-/** What a service job does to a backup; BackupValidation is reserved for the validation issue. */
-export const ServiceJobType = z.enum(['StartCompression', 'FinalizeCompression', 'BackupValidation']);
+/** What a service job does to a backup: compress (two phases), validate in a throwaway VM, hash once, re-hash. */
+export const ServiceJobType = z.enum(['StartCompression', 'FinalizeCompression', 'BackupValidation', 'BackupHash', 'BackupRehash']);
 export type ServiceJobType = z.infer<typeof ServiceJobType>;
 
 /** A backup's compression, beside its status (a backup stays BackedUp, and readable, throughout). */
@@ -51,3 +51,6 @@ export interface CompressionPlan {
     maxRetries: number; retryIntervalMinutes: number; timeoutSeconds: number; minimumFreeFactor: number; coroutines: number; rateLimitMB: number;
   };
 }
+
+/** The service job a backup needs next (compress, then validate, then hash), with what its workflow id and search attributes need. */
+export interface NextServiceJob { kind: 'compress' | 'validate' | 'hash'; backupId: string; vmId: string; vmName: string; hostId: string; zone: string }

@@ -70,6 +70,9 @@ describe('authorization matrix: admin, two users in two domains, every route', (
       // A schedule of its own, paused at once so it never fires while the matrix runs.
       const sched = await ok('POST', '/v1/backup-schedules', { key: k.key, body: { vmId: vm.uuid, intervalType: 'DAILY', schedule: '00:03', timezone: 'UTC', maxBackups: 2 } });
       await ok('POST', `/v1/backup-schedules/${sched.id}/pause`, { key: k.key });
+      // An alert on its backup, as a failed validation would raise, so the alert list has something to leak.
+      await s.pool.query(`INSERT INTO alerts (id, type, zone_id, account_id, vm_id, backup_id, message) VALUES (gen_random_uuid(), 'BackupNotValid', $1, $2, $3, $4, $5)`,
+        [kb.zoneId, acct.id, vm.uuid, b.id, `backup ${b.id} of ${vm.name} is NotValid`]);
       own[who] = {
         account: acct.id, key: k.id, vm: vm.uuid, vmName: vm.name, backup: b.id, restore: r.restoreId,
         offering: await dedicated(d.id, `only-${who}`), domain: d.id, schedule: sched.id,
@@ -183,6 +186,7 @@ describe('authorization matrix: admin, two users in two domains, every route', (
       'GET /v1/backup-service-jobs': [deny('GET', `/v1/backup-service-jobs?backupId=${o.backup}`)],
       'GET /v1/backup-service-jobs/:id': [deny('GET', `/v1/backup-service-jobs/${o.backup}`)],
       'POST /v1/backup-service-jobs/compress-due': [deny('POST', '/v1/backup-service-jobs/compress-due', {})],
+      'GET /v1/alerts': [read('/v1/alerts'), read(`/v1/alerts?zoneId=${kb.zoneId}`)],
     };
   };
 
