@@ -74,7 +74,8 @@ export function serveMetrics(port: number, registry: Registry, sdkMetricsUrl?: s
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '0.0.0.0', () => resolve(server));
+    // Serving metrics alone does not keep a worker process alive once its worker has stopped.
+    server.listen(port, '0.0.0.0', () => resolve(server.unref()));
   });
 }
 

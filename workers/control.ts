@@ -27,7 +27,11 @@ async function main() {
   await connection.close();
 }
 
-main().catch((err) => {
-  log.fatal({ err }, 'control worker stopped');
-  process.exit(1);
-});
+// A stopped worker (SIGTERM, SIGINT: the SDK drains it first) ends the process.
+main().then(
+  () => process.exit(0),
+  (err) => {
+    log.fatal({ err }, 'control worker stopped');
+    process.exit(1);
+  },
+);
