@@ -11,7 +11,7 @@ import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
  */
 export function apiMetrics(pool: Pool): { route: Router; timing: RequestHandler } {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'backflow_api_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'backflow_api_' });
   const registers = [registry];
   const requests = new Histogram({
     name: 'backflow_api_request_duration_seconds', help: 'API requests, by method, route and status', labelNames: ['method', 'route', 'status'],

@@ -8,7 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  * (api/metrics.ts), which is the same whichever process took the backup.
  */
 export const workerRegistry = new Registry();
-collectDefaultMetrics({ register: workerRegistry, prefix: 'backflow_process_' });
+collectDefaultMetrics({ register: workerRegistry, prefix: 'backflow_' });
 
 const registers = [workerRegistry];
 const MINUTES = [5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800];

@@ -60,9 +60,9 @@ describe('Temporal Web UI: summary and current details of a running backup', () 
     const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
     await page.goto(`http://127.0.0.1:${uiPort}/namespaces/${s.client.options.namespace}/workflows/${started.workflowId}/${desc.runId}/history`);
     await page.getByText(summary).first().waitFor({ timeout: 60_000 });
-    const current = page.getByText('preparing', { exact: false }).first();
-    if (!(await current.isVisible())) await page.getByText('Summary & Details').first().click();
-    await current.waitFor({ timeout: 60_000 });
+    // The current details are an accordion on the page, closed at first.
+    await page.getByText('Current Details').first().click({ timeout: 60_000 });
+    await page.getByText('preparing').first().waitFor({ timeout: 60_000 });
     mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     const text = await page.locator('body').innerText();
