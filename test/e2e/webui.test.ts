@@ -59,12 +59,22 @@ describe('Temporal Web UI: summary and current details of a running backup', () 
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
     const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
     await page.goto(`http://127.0.0.1:${uiPort}/namespaces/${s.client.options.namespace}/workflows/${started.workflowId}/${desc.runId}/history`);
-    await page.getByText(summary).first().waitFor({ timeout: 60_000 });
-    // The current details are an accordion on the page, closed at first.
-    await page.getByText('Current Details').first().click({ timeout: 60_000 });
-    await page.getByText('preparing').first().waitFor({ timeout: 60_000 });
-    mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    try {
+      // The history shows the pending activity with its summary; the User Metadata tab the workflow's.
+      await page.getByText(`mount local repository ${kb.repoPath}`).first().waitFor({ timeout: 60_000 });
+      await page.getByText('User Metadata', { exact: true }).first().click({ timeout: 60_000 });
+      await page.getByText(summary).first().waitFor({ timeout: 60_000 });
+      const phase = page.getByText('preparing').first();
+      // Current Details is an accordion that may start closed.
+      if (!(await phase.isVisible())) await page.getByText('Current Details').first().click({ timeout: 60_000 });
+      await phase.waitFor({ timeout: 60_000 });
+      mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    } catch (e) {
+      // What the page showed instead, for whoever reads the failure.
+      await page.screenshot({ path: path.join(REPO, '.state/webui-failure.png'), fullPage: true });
+      throw e;
+    }
     const text = await page.locator('body').innerText();
     expect(text).toContain(summary);
     expect(text).toContain('Current Details');
