@@ -16,7 +16,7 @@ export function operationMetadata(subject: OperationSubject, summary?: string): 
   const lines = (Object.keys(NAMES) as (keyof typeof NAMES)[])
     .filter((k) => subject[k as keyof OperationSubject])
     .map((k) => `- ${NAMES[k]}: \`${subject[k as keyof OperationSubject]}\``);
-  return { staticSummary: summary ?? `${what}${about}`, staticDetails: [`**${what}**`, ...lines].join('\n') };
+  return { staticSummary: summary ?? `${what}${about}`, staticDetails: [`**${what}**`, '', ...lines].join('\n') };
 }
 
 /** "2026-11-20 03:00 UTC": how a backup is named in a restore's summary. */

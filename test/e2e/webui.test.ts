@@ -63,11 +63,14 @@ describe('Temporal Web UI: summary and current details of a running backup', () 
       // The history shows the pending activity with its summary; the User Metadata tab the workflow's.
       await page.getByText(`mount local repository ${kb.repoPath}`).first().waitFor({ timeout: 60_000 });
       await page.getByText('User Metadata', { exact: true }).first().click({ timeout: 60_000 });
-      await page.getByText(summary).first().waitFor({ timeout: 60_000 });
-      const phase = page.getByText('preparing').first();
-      // Current Details is an accordion that may start closed.
-      if (!(await phase.isVisible())) await page.getByText('Current Details').first().click({ timeout: 60_000 });
-      await phase.waitFor({ timeout: 60_000 });
+      // The UI renders each markdown text in a frame of its own: read them all.
+      const shown = async () => (await Promise.all(page.frames().map((f) => f.locator('body').innerText().catch(() => '')))).join('\n');
+      const text = await eventually(async () => {
+        const t = await shown();
+        return t.includes(summary) && t.includes('phase: preparing') && t;
+      }, 60_000);
+      expect(text).toContain(`backup: ${started.backupId}`);
+      expect(await page.getByText('Current Details').first().isVisible()).toBe(true);
       mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
     } catch (e) {
@@ -75,9 +78,6 @@ describe('Temporal Web UI: summary and current details of a running backup', () 
       await page.screenshot({ path: path.join(REPO, '.state/webui-failure.png'), fullPage: true });
       throw e;
     }
-    const text = await page.locator('body').innerText();
-    expect(text).toContain(summary);
-    expect(text).toContain('Current Details');
 
     // The host comes back: the backup finishes, and its details say so.
     await s.restartHostWorker();
