@@ -3,6 +3,8 @@ import type { ApiDeps } from './deps';
 import { authenticate } from './auth';
 import { errorHandler, notFoundRoute } from './errors';
 import { rejectNul } from './rejectNul';
+import { apiMetrics } from './metrics';
+import { requestLog } from './requestLog';
 import { healthRoutes } from './routes/health';
 import { accountRoutes } from './routes/accounts';
 import { backupRoutes } from './routes/backups';
@@ -28,12 +30,15 @@ import { verifyRoutes } from './routes/verify';
 export function createApp(deps: ApiDeps) {
   const app = express();
   app.disable('x-powered-by');
+  const metrics = apiMetrics(deps.pool);
+  app.use(requestLog(), metrics.timing);
   app.use(express.json({ limit: '1mb' }));
   // One place for every string of every route: PostgreSQL cannot store NUL, so it never gets that far.
   app.use(rejectNul);
   app.use(healthRoutes(deps));
   // The OpenAPI document and its page (no key); a new route is described in api/openapi/routes/.
   app.use(openApiRoutes());
+  app.use(metrics.route);
   const v1 = express.Router();
   v1.use(authenticate(deps.pool));
   const routers = [

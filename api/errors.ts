@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { z } from 'zod';
 import { unavailable } from './unavailable';
+import { logger } from '../common/log';
 
 /** An error the client caused or may act on; `field` names the offending input. */
 export class HttpError extends Error {
@@ -49,10 +50,10 @@ function fromCarriedStatus(err: any): HttpError | undefined {
 }
 
 /** Every error leaves as JSON: { error: { status, message, field, details } }. */
-export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   let e = err instanceof HttpError ? err : (fromCarriedStatus(err) ?? unavailable(err));
   if (!e) {
-    console.error(err);
+    logger().error({ err, method: req.method, url: req.originalUrl }, 'internal error');
     e = new HttpError(500, 'internal error');
   }
   if (res.headersSent) return void res.end();

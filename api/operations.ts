@@ -5,6 +5,12 @@ import type { Pool } from 'pg';
 // Started the same way outside the API (the control worker, catalog activities); the routes import them from here.
 export { startOperation, type OperationStart, type OperationSubject } from '../common/operations';
 
+/** "backup of web-01 to nas-1, quiesced": the Web UI's line for a backup (full or incremental is decided later, and shown in its details). */
+export async function backupSummary(pool: Pool, vmName: string, repositoryId: string | null, o: { quiesce?: boolean; isolated?: boolean }): Promise<string> {
+  const repo = repositoryId ? (await pool.query(`SELECT name FROM backup_repositories WHERE id = $1`, [repositoryId])).rows[0]?.name : undefined;
+  return `${o.isolated ? 'isolated ' : ''}backup of ${vmName}${repo ? ` to ${repo}` : ''}${o.quiesce ? ', quiesced' : ''}`;
+}
+
 /** A VM's name (workflow ids name it) and where it is (the search attributes say so). */
 export async function vmSite(pool: Pool, vmId: string): Promise<{ name: string; hostId: string; zone: string }> {
   const q = await pool.query(`SELECT v.name, v.host_id AS "hostId", z.name AS zone FROM vms v JOIN zones z ON z.id = v.zone_id WHERE v.id = $1`, [vmId]);

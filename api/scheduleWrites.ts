@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { badRequest } from './errors';
 import { inTransaction } from '../common/db';
+import { logger } from '../common/log';
 import { resolveSetting, type SettingName } from '../common/settings';
 import type { IntervalTypeName } from '../common/schemas/schedules';
 
@@ -29,7 +30,7 @@ export async function inStepWithTemporal(pool: Pool, change: (c: PoolClient) => 
       temporalDone = true;
     });
   } catch (e) {
-    if (temporalDone) await undo().catch((u) => console.error('could not undo a schedule change in Temporal', u));
+    if (temporalDone) await undo().catch((err) => logger().error({ err }, 'could not undo a schedule change in Temporal'));
     throw e;
   }
 }

@@ -1,10 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { config } from '../common/config';
+import { logger } from '../common/log';
 import { createPool } from '../common/db';
 import { ensureAdminKey } from './adminKey';
 import { createApp } from './app';
 import { answerClientErrorsAsJson } from './clientErrors';
 import { apiTemporalClient } from './temporalClient';
+
+const log = logger('api');
 
 async function main() {
   const pool = createPool(config.databaseUrl);
@@ -15,13 +18,14 @@ async function main() {
     // Shown once: printed, and left for the operator in the state folder (readable by root only).
     mkdirSync(config.stateDir, { recursive: true });
     writeFileSync(`${config.stateDir}/admin-key`, `${created}\n`, { mode: 0o600 });
-    console.log(`first start: root admin API key ${created} (also in ${config.stateDir}/admin-key)`);
+    // The operator reads it from the log once; it is not repeated.
+    log.info({ keyFile: `${config.stateDir}/admin-key` }, `first start: root admin API key ${created}`);
   }
-  const server = createApp({ pool, temporal }).listen(config.apiPort, () => console.log(`backflow API on http://127.0.0.1:${config.apiPort}`));
+  const server = createApp({ pool, temporal }).listen(config.apiPort, () => log.info({ port: config.apiPort }, `backflow API on http://127.0.0.1:${config.apiPort}`));
   answerClientErrorsAsJson(server);
 }
 
 main().catch((err) => {
-  console.error(err);
+  log.fatal({ err }, 'API stopped');
   process.exit(1);
 });

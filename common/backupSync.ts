@@ -13,6 +13,7 @@ export async function ensureBackupSync(temporal: Client, zone: { id: string; nam
     workflowId: backupSyncWorkflowId(zone.name),
     input: { zoneId: zone.id },
     subject: { zone: zone.name, operation: 'backup-sync' },
+    summary: `background sync of zone ${zone.name}`,
   });
 }
 

@@ -21,6 +21,11 @@ export const config = {
   stateDir: process.env.BACKFLOW_STATE_DIR ?? `${process.cwd()}/.state`,
   /** The first root admin's API key, if the operator chooses it (else one is made on first start). */
   adminKey: process.env.BACKFLOW_ADMIN_KEY,
+  /** pino's level for every process: trace, debug, info (default; warn under jest, so test output stays readable), warn, error. */
+  logLevel: process.env.BACKFLOW_LOG_LEVEL || (process.env.JEST_WORKER_ID ? 'warn' : 'info'),
+  /** The control worker's Prometheus endpoint (GET /metrics), and where the Temporal SDK's own metrics are read from. */
+  controlMetricsPort: positiveInt('BACKFLOW_CONTROL_METRICS_PORT', process.env.BACKFLOW_CONTROL_METRICS_PORT, 9464),
+  controlSdkMetricsPort: positiveInt('BACKFLOW_CONTROL_SDK_METRICS_PORT', process.env.BACKFLOW_CONTROL_SDK_METRICS_PORT, 9474),
   // Read when used (getters), so a test can set them for its own stack.
   /** Folders (colon-separated) that local repositories must lie inside, on the API and on each host. */
   get repositoryRoots(): string[] {
@@ -66,6 +71,9 @@ export function hostConfig(env: NodeJS.ProcessEnv = process.env) {
     storagePaths: list(env.BACKFLOW_STORAGE_PATHS, '/var/lib/libvirt/images'),
     /** Activities one host worker runs at once (a safety net; counted slots cap the heavy operations). */
     maxActivities: positiveInt('BACKFLOW_HOST_MAX_ACTIVITIES', env.BACKFLOW_HOST_MAX_ACTIVITIES, 20),
+    /** This host worker's Prometheus endpoint (GET /metrics), and the Temporal SDK's own metrics it includes. */
+    metricsPort: positiveInt('BACKFLOW_HOST_METRICS_PORT', env.BACKFLOW_HOST_METRICS_PORT, 9465),
+    sdkMetricsPort: positiveInt('BACKFLOW_HOST_SDK_METRICS_PORT', env.BACKFLOW_HOST_SDK_METRICS_PORT, 9475),
     /** Crash tests: the worker kills itself after this activity type completes (workers/crashHook.ts). */
     crashAfterActivity: env.BACKFLOW_CRASH_AFTER_ACTIVITY || undefined,
     /** ... before its result is reported, rather than just after. */

@@ -1,4 +1,5 @@
 import { Pool, PoolClient } from 'pg';
+import { logger } from './log';
 
 /** How long a request waits for a catalog connection before it is told the database is away. */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -10,7 +11,7 @@ const CONNECT_TIMEOUT_MS = 5_000;
  */
 export function createPool(connectionString: string): Pool {
   const pool = new Pool({ connectionString, max: 10, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
-  pool.on('error', (err) => console.warn(`catalog: an idle PostgreSQL connection failed and was discarded: ${err.message}`));
+  pool.on('error', (err) => logger().warn({ err }, 'catalog: an idle PostgreSQL connection failed and was discarded'));
   return pool;
 }
 

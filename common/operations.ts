@@ -1,10 +1,14 @@
 import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
+import { operationMetadata } from './summaries';
 import { CONTROL_TASK_QUEUE, operationAttributes, type OperationSubject } from './temporal';
 
 export { operationAttributes, type OperationSubject };
 
-/** One operation's workflow: its readable id, its single input, what it is about. */
-export interface OperationStart<I> { workflowId: string; input: I; subject: OperationSubject }
+/**
+ * One operation's workflow: its readable id, its single input, what it is about, and the line the Web UI
+ * shows for it ("backup of web-01 to nas-1"; made from the subject when absent).
+ */
+export interface OperationStart<I> { workflowId: string; input: I; subject: OperationSubject; summary?: string }
 
 type OneArgWorkflow<I, R> = (input: I) => Promise<R>;
 
@@ -22,6 +26,7 @@ export function startOperation<I, R>(
     args: [o.input],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     typedSearchAttributes: operationAttributes(o.subject),
+    ...operationMetadata(o.subject, o.summary),
   } as WorkflowStartOptions<OneArgWorkflow<I, R>>;
   return temporal.workflow.start<OneArgWorkflow<I, R>>(workflow, options);
 }

@@ -9,7 +9,6 @@ bash "$ROOT/scripts/libvirt.sh"
 bash "$ROOT/scripts/temporal.sh"
 bash "$ROOT/scripts/node-deps.sh"
 bash "$ROOT/scripts/postgres.sh"
-bash "$ROOT/scripts/chromium.sh"
 
 mkdir -p "$BACKFLOW_STATE_DIR"
 cd "$ROOT"

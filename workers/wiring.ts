@@ -9,6 +9,7 @@ import { operationAttributes } from '../common/operations';
 import { CONTROL_TASK_QUEUE, inventoryWorkflowId } from '../common/temporal';
 import { hostInventoryWorkflow, workerStarted } from '../workflows';
 import { crashHook } from './crashHook';
+import { activityLogAttributes, WORKFLOW_INTERCEPTOR_MODULES } from './logAttributes';
 
 type Bundle = WorkerOptions['workflowBundle'];
 
@@ -20,6 +21,8 @@ export function createControlWorker(opts: { connection: NativeConnection; namesp
     taskQueue: CONTROL_TASK_QUEUE,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: createControlActivities(opts.pool, opts.temporal),
+    // A given bundle must be built with WORKFLOW_INTERCEPTOR_MODULES (test/helpers/stack.ts does).
+    interceptors: { activity: [activityLogAttributes], ...(opts.workflowBundle ? {} : { workflowModules: WORKFLOW_INTERCEPTOR_MODULES }) },
   });
 }
 
@@ -31,7 +34,7 @@ export function createHostWorker(opts: { connection: NativeConnection; namespace
     taskQueue: opts.facts.taskQueue,
     activities: hostActivities,
     maxConcurrentActivityTaskExecutions: hostConfig().maxActivities,
-    interceptors: { activity: crashHook() },
+    interceptors: { activity: [activityLogAttributes, ...crashHook()] },
   });
 }
 
@@ -45,5 +48,6 @@ export async function announceHost(client: Client, facts: HostFacts, intervalSec
     signalArgs: [facts],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     typedSearchAttributes: operationAttributes({ hostId: facts.id, zone: facts.zone, operation: 'inventory' }),
+    staticSummary: `inventory of host ${facts.name} (zone ${facts.zone})`,
   });
 }

@@ -9,6 +9,7 @@ import { errorText } from './errors';
 import { withVmLocks } from './vmLock';
 import { scheduledRun, startRetention } from './retention';
 import { startNextServiceJob } from './lifecycle';
+import { shownProgress } from './details';
 
 export interface BackupProgress { phase: string; type?: 'FULL' | 'INCREMENTAL'; fullReason?: string; error?: string }
 export interface BackupResult { backupId: string; status: string; type?: string; fullReason?: string }
@@ -16,7 +17,8 @@ export const backupProgress = defineQuery<BackupProgress>('progress');
 
 /** createBackup: one backup of every disk of a VM, on the host that runs it, into the offering's repository. */
 export async function createBackupWorkflow(start: BackupStart): Promise<BackupResult> {
-  const progress: BackupProgress = { phase: 'allocating' };
+  // Also the Web UI's current details of the workflow (workflows/details.ts).
+  const progress = shownProgress<BackupProgress>({ phase: 'allocating' });
   setHandler(backupProgress, () => progress);
   const input: BackupWorkflowInput = scheduledRun(start);
 

@@ -10,6 +10,7 @@ import { errorText } from './errors';
 import { SERVICE_JOB_WORKFLOWS, startNextServiceJob } from './lifecycle';
 import { withSlots } from './slots';
 import { withVmLocks } from './vmLock';
+import { shownProgress } from './details';
 
 export interface CompressionProgress { phase: string; attempt: number; error?: string }
 export interface CompressionResult { backupId: string; status: string; attempts: number; skipped?: string }
@@ -35,7 +36,8 @@ const gate = proxyActivities<ControlActivities>({
  */
 export async function compressBackupWorkflow(input: { backupId: string }): Promise<CompressionResult> {
   const { workflowId } = workflowInfo();
-  const progress: CompressionProgress = { phase: 'planning', attempt: 0 };
+  // Also the Web UI's current details of the workflow (workflows/details.ts).
+  const progress = shownProgress<CompressionProgress>({ phase: 'planning', attempt: 0 });
   setHandler(compressionProgress, () => progress);
   let error = '';
   for (;;) {

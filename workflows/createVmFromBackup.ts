@@ -6,6 +6,7 @@ import { Compensations } from './compensations';
 import { errorText } from './errors';
 import { refreshVm, RestoreProgress, restoreHosts, restoreProgress, RestoreResult } from './restoreCommon';
 import { withVmLocks } from './vmLock';
+import { shownProgress } from './details';
 
 /** Answers once the new VM's name and disk paths are claimed on the host, or were found taken. */
 export const newVmClaim = defineUpdate<NewVmClaim>('newVmClaim');
@@ -17,7 +18,8 @@ export const newVmClaim = defineUpdate<NewVmClaim>('newVmClaim');
  * says so to the API) without touching any file that is not this restore's.
  */
 export async function createVmFromBackupWorkflow(input: RestoreWorkflowInput): Promise<RestoreResult> {
-  const progress: RestoreProgress = { phase: 'claiming' };
+  // Also the Web UI's current details of the workflow (workflows/details.ts).
+  const progress = shownProgress<RestoreProgress>({ phase: 'claiming' });
   setHandler(restoreProgress, () => progress);
   let claim: NewVmClaim | undefined;
   let answered = false;

@@ -13,6 +13,7 @@ export async function deleteVmBackupsWorkflow(input: { vmId: string; accountId?:
     await executeChild(deleteBackupWorkflow, {
       workflowId: `${workflowInfo().workflowId}-${backupId}`,
       args: [{ backupId, forced: true }],
+      staticSummary: `delete backup ${backupId} (all backups of the VM go)`,
     });
   }
   return { deleted: ids };

@@ -25,6 +25,7 @@ export async function startNextServiceJob(backupId: string): Promise<void> {
       workflowId: w.id(next.vmName, backupId),
       args: [{ backupId }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: `${next.kind} a backup of ${next.vmName}`,
       typedSearchAttributes: operationAttributes({ operation: next.kind, vmId: next.vmId, backupId, hostId: next.hostId, zone: next.zone }),
     });
   } catch (err) {

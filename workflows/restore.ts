@@ -7,6 +7,7 @@ import { consolidateDisks, consolidateUntilDone } from './consolidate';
 import { errorText } from './errors';
 import { Host, refreshVm, RestoreProgress, restoreHosts, restoreProgress, RestoreResult } from './restoreCommon';
 import { withVmLocks } from './vmLock';
+import { shownProgress } from './details';
 
 /**
  * restoreBackup: every disk of the VM back to the backup's point, in place. The VM must be stopped.
@@ -15,7 +16,8 @@ import { withVmLocks } from './vmLock';
  * and the data is pulled in while it runs.
  */
 export async function restoreBackupWorkflow(input: RestoreWorkflowInput): Promise<RestoreResult> {
-  const progress: RestoreProgress = { phase: 'planning' };
+  // Also the Web UI's current details of the workflow (workflows/details.ts).
+  const progress = shownProgress<RestoreProgress>({ phase: 'planning' });
   setHandler(restoreProgress, () => progress);
   const plan = await catalog.planRestore({ ...input, workflowId: workflowInfo().workflowId });
   if (plan.status === 'Succeeded') return { restoreId: input.restoreId, status: plan.status, vmId: plan.targetVm.id };

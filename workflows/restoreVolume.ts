@@ -8,13 +8,15 @@ import { consolidateDisks, consolidateUntilDone } from './consolidate';
 import { errorText } from './errors';
 import { refreshVm, RestoreProgress, restoreHosts, restoreProgress, RestoreResult } from './restoreCommon';
 import { withVmLocks } from './vmLock';
+import { shownProgress } from './details';
 
 /**
  * restoreVolumeFromBackupAndAttachToVM: one disk of a backup becomes a new volume beside the target
  * VM's disks, on its host, attached at the next free target (running or stopped VM).
  */
 export async function restoreVolumeWorkflow(input: RestoreWorkflowInput): Promise<RestoreResult> {
-  const progress: RestoreProgress = { phase: 'planning' };
+  // Also the Web UI's current details of the workflow (workflows/details.ts).
+  const progress = shownProgress<RestoreProgress>({ phase: 'planning' });
   setHandler(restoreProgress, () => progress);
   const plan = await catalog.planRestore({ ...input, workflowId: workflowInfo().workflowId });
   const disk = plan.disks.find((d) => d.target === input.volumeTarget);

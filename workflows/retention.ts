@@ -35,6 +35,7 @@ export async function startRetention(input: BackupWorkflowInput, plan: BackupPla
     workflowId: `retention-${plan.vm.name}-${input.backupId}`,
     args: [{ vmId: plan.vm.id, scheduleId: input.scheduleId ?? null, backupId: input.backupId, hostId: plan.vm.hostId, zoneName: plan.vm.zoneName }],
     parentClosePolicy: ParentClosePolicy.ABANDON,
+    staticSummary: `retention of ${plan.vm.name}'s backups after backup ${input.backupId}`,
     typedSearchAttributes: [
       { key: SA.VmId, value: plan.vm.id },
       { key: SA.BackupId, value: input.backupId },
@@ -65,6 +66,7 @@ export async function retentionWorkflow(input: RetentionInput): Promise<Retentio
       await executeChild(deleteBackupWorkflow, {
         workflowId: `${workflowInfo().workflowId}-delete-${r.backupId}`,
         args: [{ backupId: r.backupId, forced: true }],
+        staticSummary: `delete backup ${r.backupId} by retention: ${r.reason}`,
         typedSearchAttributes: [
           { key: SA.VmId, value: input.vmId },
           { key: SA.BackupId, value: r.backupId },

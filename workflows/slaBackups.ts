@@ -16,6 +16,7 @@ export async function slaBackupsWorkflow(input: { offeringId: string; scheduleId
       workflowId: `backup-${vm.vmName}-${workflowInfo().workflowId}`,
       args: [{ vmId: vm.vmId, accountId: vm.accountId, quiesce: input.quiesce, isolated: false, scheduleId: input.scheduleId }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: `scheduled backup of ${vm.vmName} (SLA offering)`,
       typedSearchAttributes: [
         { key: SA.VmId, value: vm.vmId },
         { key: SA.HostId, value: vm.hostId },

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { Alert } from '../../common/schemas/validation';
+import { activityLog } from '../../common/log';
+import { metrics } from '../../common/metrics';
 
 /**
  * Alerts: a catalog row (GET /v1/alerts) and one structured log line per alert, so a log pipeline sees
@@ -14,7 +16,8 @@ export function createAlertActivities(pool: Pool) {
         `INSERT INTO alerts (id, type, zone_id, account_id, vm_id, backup_id, message, details) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
         [id, a.type, a.zoneId, a.accountId, a.vmId, a.backupId, a.message, JSON.stringify(a.details ?? {})],
       );
-      console.log(JSON.stringify({ level: 'warn', msg: 'alert', alertId: id, alertType: a.type, zoneId: a.zoneId, vmId: a.vmId, backupId: a.backupId, message: a.message }));
+      metrics.alerts.inc({ type: a.type });
+      activityLog().warn('alert', { alertId: id, alertType: a.type, zoneId: a.zoneId, vmId: a.vmId, backupId: a.backupId, message: a.message });
       return { id };
     },
   };

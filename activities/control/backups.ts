@@ -4,6 +4,17 @@ import { offeringOpenSql } from '../../common/offeringAccess';
 import { resolveSettings } from '../../common/settings';
 import type { BackupDiskRecord, BackupPlan, BackupWorkflowInput, ChainDecision } from '../../common/schemas/backups';
 import { fail, Failure } from '../../common/failures';
+import { activityLog } from '../../common/log';
+import { observeBackup, type EndedBackup } from '../../common/metrics';
+
+/** The ended backup's figures for the metrics, from the row an UPDATE returns. */
+const ENDED = `status, provider, type, duration_ms AS "durationMs", size_bytes AS "sizeBytes", freeze_ms AS "freezeMs"`;
+
+/** Counts a backup that has just ended, and says so in the log (the line carries its workflow and backup ids). */
+function ended(b: EndedBackup): void {
+  observeBackup(b);
+  activityLog().info(`backup ${b.status}`, { ...b });
+}
 
 /** The backup rows of the catalog: every status change a backup workflow makes goes through here. */
 export function createBackupActivities(pool: Pool) {
@@ -94,9 +105,9 @@ export function createBackupActivities(pool: Pool) {
 
     /** The files are complete and checked: record them and mark the backup good, in one transaction. */
     async markBackedUp(input: { backupId: string; disks: BackupDiskRecord[]; quiesced: boolean; freezeMs: number | null }): Promise<void> {
-      await inTransaction(pool, async (c) => {
+      const done = await inTransaction(pool, async (c): Promise<EndedBackup | undefined> => {
         const b = await c.query(`SELECT vm_id, type, isolated, status FROM backups WHERE id=$1 FOR UPDATE`, [input.backupId]);
-        if (b.rows[0]?.status === 'BackedUp') return;
+        if (b.rows[0]?.status === 'BackedUp') return undefined;
         if (b.rows[0]?.status !== 'BackingUp') throw fail.nonRetryable(Failure.WrongState, `backup ${input.backupId} is ${b.rows[0]?.status}, not BackingUp`);
         await c.query(`DELETE FROM backup_disks WHERE backup_id=$1`, [input.backupId]);
         for (const d of input.disks) {
@@ -106,24 +117,30 @@ export function createBackupActivities(pool: Pool) {
             [input.backupId, d.target, d.file, d.sourcePath, d.sizeBytes, d.virtualSize, d.sourceFormat ?? null, d.fullReason ?? null],
           );
         }
-        await c.query(
+        const row = await c.query(
           `UPDATE backups SET status='BackedUp', size_bytes=$2, virtual_size=$3, quiesced=$4, freeze_ms=$5, finished_at=now(),
                   duration_ms=(EXTRACT(EPOCH FROM (now() - started_at)) * 1000)::int
-           WHERE id=$1`,
+           WHERE id=$1 RETURNING ${ENDED}`,
           [input.backupId, input.disks.reduce((s, d) => s + d.sizeBytes, 0), input.disks.reduce((s, d) => s + d.virtualSize, 0), input.quiesced, input.freezeMs],
         );
         if (b.rows[0].type === 'FULL' && !b.rows[0].isolated) await c.query(`UPDATE vms SET chain_break_reason=NULL WHERE id=$1`, [b.rows[0].vm_id]);
+        return row.rows[0];
       });
+      // Counted once: a retry finds it BackedUp already.
+      if (done) ended(done);
     },
 
     /** Failed: nothing usable was left behind. Error: cleanup failed too, an operator should look. */
     async markBackupFailed(input: { backupId: string; error: string; cleanedUp: boolean }): Promise<void> {
-      await pool.query(
-        `UPDATE backups SET status=$3, error=$2, finished_at=now(),
+      const r = await pool.query(
+        `UPDATE backups b SET status=$3, error=$2, finished_at=now(),
                 duration_ms=CASE WHEN started_at IS NULL THEN NULL ELSE (EXTRACT(EPOCH FROM (now() - started_at)) * 1000)::int END
-         WHERE id=$1 AND status NOT IN ('BackedUp','Expunged')`,
+         FROM (SELECT status AS before FROM backups WHERE id=$1) p
+         WHERE b.id=$1 AND b.status NOT IN ('BackedUp','Expunged') RETURNING p.before, ${ENDED}`,
         [input.backupId, input.error.slice(0, 4000), input.cleanedUp ? 'Failed' : 'Error'],
       );
+      // Counted when it ends, not again when a retry records the same end.
+      for (const { before, ...b } of r.rows) if (!['Failed', 'Error'].includes(before)) ended(b);
     },
 
     /** The next backup of this VM starts a new chain, for the reason given. */
@@ -139,13 +156,14 @@ export function createBackupActivities(pool: Pool) {
            SELECT $1, target, '', path, 0, virtual_size FROM vm_disks WHERE vm_id=$2 ON CONFLICT DO NOTHING`,
           [input.backupId, input.vmId],
         );
-        await c.query(
+        const row = await c.query(
           `UPDATE backups SET status='BackedUp', type='FULL', chain_id=id, chain_position=0, size_bytes=0, started_at=COALESCE(started_at, now()),
                   virtual_size=(SELECT COALESCE(sum(virtual_size),0) FROM vm_disks WHERE vm_id=$2), finished_at=now(), duration_ms=0
-           WHERE id=$1 AND status IN ('Allocated','BackingUp')`,
+           WHERE id=$1 AND status IN ('Allocated','BackingUp') RETURNING ${ENDED}`,
           [input.backupId, input.vmId],
         );
-      });
+        return row.rows[0] as EndedBackup | undefined;
+      }).then((done) => done && ended(done));
     },
   };
 }

@@ -8,9 +8,20 @@ import { fail, Failure } from '../../common/failures';
 import { newVmDiskPath, restoredFormat } from '../../common/layout';
 import { refuseRestoreWhileFinalizing } from './serviceJobs';
 import { notValidInChain } from './hashes';
+import { activityLog } from '../../common/log';
+import { observeRestore, type EndedRestore } from '../../common/metrics';
 
 const VM_SQL = `SELECT v.id, v.name, v.host_id AS "hostId", h.task_queue AS "hostTaskQueue", v.account_id AS "accountId"
   FROM vms v JOIN hosts h ON h.id = v.host_id WHERE v.id = $1`;
+
+/** The ended restore's figures for the metrics, from the row an UPDATE returns. */
+const ENDED = `status, mode, duration_ms AS "durationMs", bytes, (SELECT provider FROM backups WHERE backups.id = restores.backup_id) AS provider`;
+
+/** Counts a restore that has just ended, and says so in the log (with its workflow, restore and backup ids). */
+function ended(r: EndedRestore): void {
+  observeRestore(r);
+  activityLog().info(`restore ${r.status}`, { ...r });
+}
 
 export function createRestoreActivities(pool: Pool) {
   return {
@@ -98,20 +109,24 @@ export function createRestoreActivities(pool: Pool) {
     },
 
     async finishRestore(input: { restoreId: string; bytes: number; targetVmId?: string }): Promise<void> {
-      await pool.query(
+      const r = await pool.query(
         `UPDATE restores SET status='Succeeded', phase='done', bytes=$2, target_vm_id=COALESCE($3, target_vm_id), finished_at=now(),
                 duration_ms=(EXTRACT(EPOCH FROM (now() - created_at)) * 1000)::int
-         WHERE id=$1 AND status <> 'Succeeded'`,
+         WHERE id=$1 AND status <> 'Succeeded' RETURNING ${ENDED}`,
         [input.restoreId, input.bytes, input.targetVmId ?? null],
       );
+      for (const row of r.rows) ended(row);
     },
 
     async failRestore(input: { restoreId: string; error: string }): Promise<void> {
-      await pool.query(
+      const r = await pool.query(
         `UPDATE restores SET status='Failed', error=$2, finished_at=now(), duration_ms=(EXTRACT(EPOCH FROM (now() - created_at)) * 1000)::int
-         WHERE id=$1 AND status <> 'Succeeded'`,
+         FROM (SELECT status AS before FROM restores WHERE id=$1) p
+         WHERE id=$1 AND status <> 'Succeeded' RETURNING p.before, ${ENDED}`,
         [input.restoreId, input.error.slice(0, 4000)],
       );
+      // Counted when it ends, not again when a retry records the same end.
+      for (const { before, ...row } of r.rows) if (before !== 'Failed') ended(row);
     },
 
     /** Shows a VM as being restored, or back in the state its host reports. */

@@ -69,6 +69,7 @@ function slaDefinition(o: { id: string; name: string; zoneName: string }, sla: S
       taskQueue: CONTROL_TASK_QUEUE,
       args: [{ offeringId: o.id, scheduleId: sla.id, quiesce: sla.quiesce }],
       typedSearchAttributes: operationAttributes({ zone: o.zoneName, operation: 'sla-backups' }),
+      staticSummary: `${sla.intervalType.toLowerCase()} backups of the VMs of offering ${o.name}`,
     },
     policies: POLICIES,
     typedSearchAttributes: operationAttributes({ zone: o.zoneName, operation: 'backup-schedule' }),
@@ -99,6 +100,7 @@ function definition(s: ScheduleRecord): Omit<ScheduleOptions, 'scheduleId'> {
       taskQueue: CONTROL_TASK_QUEUE,
       args,
       typedSearchAttributes: operationAttributes({ vmId: s.vmId, zone: s.zoneName, operation: 'backup' }),
+      staticSummary: `${s.intervalType.toLowerCase()} backup of ${s.vmName}${s.quiesce ? ', quiesced' : ''}`,
     },
     // A backup still running when the next time comes is not doubled: that run is skipped, and counted.
     policies: POLICIES,

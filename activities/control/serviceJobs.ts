@@ -1,3 +1,4 @@
+import { metrics } from '../../common/metrics';
 import type { Pool } from 'pg';
 import { inTransaction } from '../../common/db';
 import { fail, Failure } from '../../common/failures';
@@ -123,12 +124,15 @@ export function createServiceJobActivities(pool: Pool) {
      */
     async endServiceJob(input: { backupId: string; type: ServiceJobType; error?: string; retryInMinutes?: number; result?: string }): Promise<void> {
       await inTransaction(pool, async (c) => {
-        await c.query(
-          `UPDATE backup_service_jobs SET executing = false, ended_at = now(), result = $3,
+        const r = await c.query(
+          `UPDATE backup_service_jobs j SET executing = false, ended_at = now(), result = $3,
                   scheduled_at = CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(mins => $4::int) END
-           WHERE backup_id = $1 AND type = $2`,
+           FROM (SELECT executing AS was FROM backup_service_jobs WHERE backup_id = $1 AND type = $2) p
+           WHERE j.backup_id = $1 AND j.type = $2 RETURNING p.was`,
           [input.backupId, input.type, (input.error ?? input.result ?? 'Succeeded').slice(0, 4000), input.retryInMinutes ?? null],
         );
+        // Counted when the attempt ends, not again when a retry records the same end.
+        if (r.rows[0]?.was) metrics.serviceJobs.inc({ type: input.type, result: input.error ? 'Failed' : 'Succeeded' });
         if (input.error && ['StartCompression', 'FinalizeCompression'].includes(input.type)) {
           await c.query(`UPDATE backups SET compression_status='CompressionError', compression_error=$2 WHERE id=$1 AND compression_status <> 'Compressed'`, [
             input.backupId, input.error.slice(0, 4000),

@@ -1,4 +1,5 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { metrics } from '../../common/metrics';
 import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from '../../common/db';
 import { fail, Failure } from '../../common/failures';
@@ -68,7 +69,7 @@ export function createSlotActivities(pool: Pool, temporal?: Client) {
         [req.resource, p.scope, p.scopeId, who.holder, who.runId, req.operation, ticket],
       );
     }
-    if (mine.rows.length === pools.length && mine.rows.every((r) => r.state === 'holding')) return { granted: true as const };
+    if (mine.rows.length === pools.length && mine.rows.every((r) => r.state === 'holding')) return { granted: true as const, waitedSeconds: undefined };
 
     const full: string[] = [];
     const blockers: Blocker[] = [];
@@ -86,11 +87,13 @@ export function createSlotActivities(pool: Pool, temporal?: Client) {
       }
     }
     if (full.length) return { granted: false as const, full, blockers };
-    await c.query(
-      `UPDATE slots SET state='holding', since=now() WHERE resource=$1 AND holder=$2 AND run_id=$3 AND state='waiting'`,
+    const held = await c.query<{ waited: number }>(
+      `UPDATE slots SET state='holding', since=now() WHERE resource=$1 AND holder=$2 AND run_id=$3 AND state='waiting'
+       RETURNING EXTRACT(EPOCH FROM (now() - requested_at))::float8 AS waited`,
       [req.resource, who.holder, who.runId],
     );
-    return { granted: true as const };
+    // The wait is measured once, when the job's rows turn from waiting to holding.
+    return { granted: true as const, waitedSeconds: held.rows[0]?.waited };
   }
 
   return {
@@ -102,7 +105,10 @@ export function createSlotActivities(pool: Pool, temporal?: Client) {
       for (;;) {
         const pools = await poolsFor(input.request);
         const r = await inTransaction(pool, (c) => tryGrant(c, input.request, input.holder, pools));
-        if (r.granted) return;
+        if (r.granted) {
+          if (r.waitedSeconds !== undefined) metrics.slotWait.observe({ resource: input.request.resource }, r.waitedSeconds);
+          return;
+        }
         const gone: Blocker[] = [];
         for (const b of uniqueBlockers(r.blockers)) if (await runIsGone(b)) gone.push(b);
         if (!gone.length) {

@@ -39,7 +39,7 @@ function operation(r: RouteDoc): ZodOpenApiOperationObject {
   const responses: ZodOpenApiResponsesObject = {
     [String(r.status)]: {
       description: r.status === 204 ? 'Done, no content' : r.status === 202 ? 'Accepted: the workflow runs' : 'OK',
-      ...(r.response ? { content: { 'application/json': { schema: r.response } } } : {}),
+      ...(r.response ? { content: { [r.contentType ?? 'application/json']: { schema: r.response } } } : {}),
     },
   };
   for (const s of errorStatuses(r)) Object.assign(responses, { [s]: errorResponse(s) });

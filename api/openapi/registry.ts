@@ -21,6 +21,8 @@ export interface RouteDoc {
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
+  /** The success body's media type when it is not JSON (the metrics' text, a screenshot's PNG). */
+  contentType?: string;
   /** The success status and its body (omitted: an object this document does not detail). */
   status: 200 | 201 | 202 | 204;
   response?: z.ZodType;

@@ -22,6 +22,7 @@ export async function deleteAllBackupsOfVm(deps: ApiDeps, vmId: string, accountI
     workflowId: `delete-vm-backups-${vm.name}-${vmId}-${accountId ?? 'all'}`,
     input: { vmId, accountId },
     subject: { operation: 'delete-vm-backups', vmId, hostId: vm.hostId, zone: vm.zone },
+    summary: `delete ${accountId ? "one account's" : 'all'} backups of ${vm.name}`,
   });
   await handle.result();
 }

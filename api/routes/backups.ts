@@ -6,7 +6,7 @@ import { conflict, notFound } from '../errors';
 import { IdParams, listResult, pageSql, parse } from '../validate';
 import { CreateBackupSchema, DeleteBackupQuery, ListBackupsQuery } from '../../common/schemas/backups';
 import { newId, stableUuid } from '../../common/ids';
-import { startOperation, vmSite, withLiveProgress } from '../operations';
+import { backupSummary, startOperation, vmSite, withLiveProgress } from '../operations';
 import { backupProgress, createBackupWorkflow } from '../../workflows/backup';
 import { deleteBackupWorkflow } from '../../workflows/deleteBackup';
 import { visibleBackup } from './backupAccess';
@@ -42,6 +42,7 @@ export function backupRoutes({ pool, temporal }: ApiDeps) {
       workflowId,
       input: { ...body, backupId, accountId: allowed.vm.accountId ?? null },
       subject: { operation: 'backup', vmId: body.vmId, backupId, hostId: allowed.vm.hostId, zone: allowed.zoneName },
+      summary: await backupSummary(pool, allowed.vm.name, allowed.offering.repositoryId, body),
     });
     res.status(202).json({ backupId, workflowId });
   });
@@ -99,6 +100,7 @@ export function backupRoutes({ pool, temporal }: ApiDeps) {
       workflowId: `delete-backup-${vm.name}-${id}`,
       input: { backupId: id, forced },
       subject: { operation: 'delete-backup', vmId: b.vm_id, backupId: id, hostId: vm.hostId, zone: vm.zone },
+      summary: `${forced ? 'forced ' : ''}delete of a backup of ${vm.name}`,
     });
     res.status(202).json({ backupId: id, workflowId: handle.workflowId });
   });

@@ -10,6 +10,7 @@ import {
 } from '../../common/schemas/restores';
 import { inventoryWorkflowId } from '../../common/temporal';
 import { startOperation, withLiveProgress } from '../operations';
+import { restoreSummary } from '../../common/summaries';
 import { syncNow } from '../../workflows/hostInventory';
 import { createVmFromBackupWorkflow, restoreBackupWorkflow, restoreVolumeWorkflow } from '../../workflows';
 import { restoreProgress } from '../../workflows/restoreCommon';
@@ -23,7 +24,7 @@ const RESTORE_COLUMNS = `r.id, r.backup_id AS "backupId", r.source_vm_id AS "sou
   r.workflow_id AS "workflowId", r.created_at AS "createdAt", r.running_at AS "runningAt", r.finished_at AS "finishedAt", r.duration_ms AS "durationMs",
   r.forced_not_valid AS "forcedNotValid"`;
 
-interface RestorableBackup { id: string; vmId: string; vmName: string; hostId: string; hostName: string; zoneId: string; zone: string; accountId: string | null; allowQuickRestore: boolean; provider: string }
+interface RestorableBackup { id: string; vmId: string; vmName: string; hostId: string; hostName: string; zoneId: string; zone: string; accountId: string | null; allowQuickRestore: boolean; provider: string; createdAt: Date }
 
 /** The backup, if the caller may restore it: theirs, BackedUp, with data, not being deleted, and valid (or forced). */
 async function restorableBackup(pool: Pool, req: Request, id: string, quick: boolean, force: boolean): Promise<RestorableBackup> {
@@ -31,7 +32,7 @@ async function restorableBackup(pool: Pool, req: Request, id: string, quick: boo
   const row = (
     await pool.query(
       `SELECT b.id, b.vm_id AS "vmId", v.name AS "vmName", v.host_id AS "hostId", h.name AS "hostName", v.zone_id AS "zoneId", z.name AS zone,
-              b.account_id AS "accountId", b.provider, COALESCE(o.allow_quick_restore, false) AS "allowQuickRestore",
+              b.account_id AS "accountId", b.provider, COALESCE(o.allow_quick_restore, false) AS "allowQuickRestore", b.created_at AS "createdAt",
               (SELECT operation FROM vm_locks l WHERE l.vm_id = b.vm_id) AS "lockedFor"
        FROM backups b JOIN vms v ON v.id = b.vm_id JOIN hosts h ON h.id = v.host_id JOIN zones z ON z.id = v.zone_id
        LEFT JOIN backup_offerings o ON o.id = b.offering_id WHERE b.id = $1`,
@@ -108,6 +109,7 @@ export function restoreRoutes(deps: ApiDeps) {
       workflowId,
       input: { ...input, restoreId },
       subject: { operation, vmId: input.targetVmId ?? b.vmId, backupId: b.id, hostId: b.hostId, zone: b.zone },
+      summary: restoreSummary(b.vmName, b.createdAt, input),
     });
     return { restoreId, workflowId };
   };

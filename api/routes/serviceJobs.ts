@@ -53,6 +53,7 @@ export function serviceJobRoutes({ pool, temporal }: ApiDeps) {
         workflowId: compressWorkflowId(due.vmName, backupId),
         input: { backupId },
         subject: { operation: 'compress', vmId: due.vmId, backupId, hostId: due.hostId, zone: due.zone },
+        summary: `compress a backup of ${due.vmName}`,
       });
       started.push({ backupId, workflowId: h.workflowId });
     }

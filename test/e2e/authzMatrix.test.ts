@@ -95,6 +95,7 @@ describe('authorization matrix: admin, two users in two domains, every route', (
     return {
       'GET /health': [read('/health')],
       'GET /openapi.json': [read('/openapi.json')],
+      'GET /metrics': [read('/metrics')],
       'GET /v1/me': [read('/v1/me')],
       'GET /v1/domains': [deny('GET', '/v1/domains')],
       'POST /v1/domains': [deny('POST', '/v1/domains', { name: 'sneaky', parentId: o.domain })],

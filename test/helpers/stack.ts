@@ -17,6 +17,7 @@ import type { HostFacts } from '../../common/schemas/inventory';
 import { SEARCH_ATTRIBUTES, TEMPORAL_SERVER_ARGS } from '../../common/temporal';
 import { hostFacts } from '../../workers/hostFacts';
 import { announceHost, createControlWorker, createHostWorker } from '../../workers/wiring';
+import { WORKFLOW_INTERCEPTOR_MODULES } from '../../workers/logAttributes';
 import { createTestDatabase } from './database';
 import { REPO, TEMPORAL_BIN } from './paths';
 
@@ -66,6 +67,8 @@ export interface StackOptions {
   pgAdminUrl?: string;
   /** A Temporal server the test runs itself (e.g. to stop it), instead of the environment's own dev server. */
   temporalAddress?: string;
+  /** The dev server also serves its Web UI on this port (it is headless otherwise). */
+  temporalUiPort?: number;
 }
 
 /** An API call that must succeed: its body, or an error that names the call and what it answered. */
@@ -82,10 +85,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const env = opts.temporalAddress
     ? await TestWorkflowEnvironment.createFromExistingServer({ address: opts.temporalAddress })
     : await TestWorkflowEnvironment.createLocal({
-        server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: SEARCH_ATTRIBUTES, ip: '127.0.0.1', extraArgs: TEMPORAL_SERVER_ARGS },
+        server: {
+          executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: SEARCH_ATTRIBUTES, ip: '127.0.0.1', extraArgs: TEMPORAL_SERVER_ARGS,
+          ...(opts.temporalUiPort ? { ui: true, uiPort: opts.temporalUiPort } : {}),
+        },
       });
   const namespace = env.namespace ?? 'default';
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, logger: quietLogger });
   let control: Worker | undefined;
   let controlRun: Promise<void> | undefined;
   const startControlWorker = async () => {
@@ -158,7 +164,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     if (o.body !== undefined || o.rawBody !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(apiUrl + path, { method, headers, body: o.rawBody ?? (o.body === undefined ? undefined : JSON.stringify(o.body)) });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    // JSON, except the few routes that answer text (GET /metrics): those as the text.
+    return { status: res.status, body: text ? (/json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : text) : undefined };
   };
 
   return {

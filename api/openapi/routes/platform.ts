@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { routesOf } from '../registry';
 import { Pagination, IdParams } from '../../validate';
 import { CreateAccountSchema, CreateDomainSchema, CreateKeySchema, KeyParams, UpdateAccountSchema } from '../../../common/schemas/accounts';
@@ -6,6 +7,7 @@ import { AnyObject, listOf } from '../responses';
 /** Health and this document (no key; its page, GET /docs, is static files), and tenancy: the caller, domains, accounts, keys. */
 export const platformRoutes = routesOf('platform', [
   { method: 'get', path: '/health', operationId: 'getHealth', access: 'public', summary: 'PostgreSQL, Temporal, the control worker and each host worker (503 when anything is down)', response: AnyObject },
+  { method: 'get', path: '/metrics', operationId: 'getMetrics', access: 'public', summary: 'Prometheus metrics of the API (catalog counts, request timings); each worker serves its own (README, Monitoring)', contentType: 'text/plain; version=0.0.4', response: z.string() },
   { method: 'get', path: '/openapi.json', operationId: 'getOpenApi', access: 'public', summary: 'This document (OpenAPI 3.1)', response: AnyObject },
 ]);
 
