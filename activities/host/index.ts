@@ -9,6 +9,7 @@ export { abortLiveBackup, startLiveBackup, waitLiveBackup } from './liveBackup';
 export { offlineBackup } from './offlineBackup';
 export { abortRestore, ensureDomainDefined, finishRestore, flattenBackupDisk, readBackupDomainXml, swapInRestoredDisk } from './restore';
 export { abortQuickRestoreDisk, backingChain, consolidateOffline, domainIsRunning, prepareQuickRestoreDisk, pullDisk, startDomain } from './quickRestore';
+export { abortQuickRestore, startQuickRestore } from './quickRestoreStart';
 export { attachVolume, defineVmFromBackup } from './vmDefinition';
 export { claimNewVolumes, placeNewVolume, releaseNewVolumes } from './newVolume';
 export { scanRepository } from './repositoryScan';
