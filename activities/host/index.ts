@@ -5,7 +5,7 @@ export { describeVm } from './domain';
 export { freezeGuest, thawGuest } from './quiesce';
 export { checkpointUsable, pruneCheckpoints } from './checkpoints';
 export { commitBackupDir, deleteBackupFiles, discardBackupDir, mergeIntoChild, prepareBackupDir } from './repository';
-export { abortLiveBackup, startLiveBackup, waitLiveBackup } from './liveBackup';
+export { abortLiveBackup, runLiveBackup, startLiveBackup, waitLiveBackup } from './liveBackup';
 export { offlineBackup } from './offlineBackup';
 export { abortRestore, ensureDomainDefined, finishRestore, flattenBackupDisk, readBackupDomainXml, swapInRestoredDisk } from './restore';
 export { abortQuickRestoreDisk, backingChain, consolidateOffline, domainIsRunning, prepareQuickRestoreDisk, pullDisk, startDomain } from './quickRestore';
