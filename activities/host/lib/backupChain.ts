@@ -55,7 +55,7 @@ export async function writeFlatCopy(src: string, tmpPath: string, targetPath: st
   await fs.rm(tmpPath, { force: true });
   try {
     // The repository file must not be changing under us (a running quick-restored VM only reads it).
-    await qemuImg.convert({ src, srcFormat: 'qcow2', dst: tmpPath, dstFormat: format, progress: (percent) => ({ phase: 'copying', percent }) });
+    await qemuImg.convert({ src, srcFormat: 'qcow2', dst: tmpPath, dstFormat: format, fast: true, progress: (percent) => ({ phase: 'copying', percent }) });
     await fsyncFile(tmpPath);
     heartbeat({ phase: 'checking', percent: 100 });
     const problem = await qemuImg.check(tmpPath, format, { heartbeat: { phase: 'checking', file: tmpPath } });
