@@ -204,7 +204,7 @@ async function quickRestore(s: Stack, kb: KbossZone, sizeMiB: number, work: stri
   };
 }
 
-async function manyAtOnce(s: Stack, kb: KbossZone, n: number, vms: TestVm[]) {
+export async function manyAtOnce(s: Stack, kb: KbossZone, n: number, vms: TestVm[]) {
   const small: TestVm[] = [];
   for (let i = 0; i < n; i++) {
     const vm = await createTestVm({ os: false, diskSizeMiB: 16 });
