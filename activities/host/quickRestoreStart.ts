@@ -48,9 +48,12 @@ export async function startQuickRestore(input: {
   }
   if (state !== 'shut off') throw fail.nonRetryable(Failure.VmRunning, `VM ${dom.name} is ${state}: stop it before restoring in place`);
   // Independent files: checked and overlaid side by side (qemu-img check of each chain is the longest part).
-  await Promise.all(
+  // All settled before a failure is thrown, so a retry never overlaps a disk still being prepared.
+  const prepared = await Promise.allSettled(
     disks.map((d) => prepareQuickRestoreDisk({ repoPath, file: d.file, targetPath: d.path, restoreId: input.restoreId, format: d.format })),
   );
+  const failed = prepared.find((p): p is PromiseRejectedResult => p.status === 'rejected');
+  if (failed) throw failed.reason;
   const { started } = await startDomain({ domain: input.vmUuid });
   return { repoPath, disks, started };
 }
