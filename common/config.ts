@@ -66,6 +66,11 @@ export function hostConfig(env: NodeJS.ProcessEnv = process.env) {
     storagePaths: list(env.BACKFLOW_STORAGE_PATHS, '/var/lib/libvirt/images'),
     /** Activities one host worker runs at once (a safety net; counted slots cap the heavy operations). */
     maxActivities: positiveInt('BACKFLOW_HOST_MAX_ACTIVITIES', env.BACKFLOW_HOST_MAX_ACTIVITIES, 20),
+    /**
+     * Domains the inventory round describes at once (each a few virsh calls, each its own libvirt
+     * connection): one at a time, a host with 200 VMs outlasted the round's 2-minute limit (issue 15).
+     */
+    inventoryConcurrency: positiveInt('BACKFLOW_HOST_INVENTORY_CONCURRENCY', env.BACKFLOW_HOST_INVENTORY_CONCURRENCY, 8),
     /** Crash tests: the worker kills itself after this activity type completes (workers/crashHook.ts). */
     crashAfterActivity: env.BACKFLOW_CRASH_AFTER_ACTIVITY || undefined,
     /** ... before its result is reported, rather than just after. */

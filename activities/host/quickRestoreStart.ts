@@ -7,7 +7,7 @@ import { parseDomainXml } from './lib/virt/domainXml';
 import { domainState, isRunningState, virsh } from './lib/virt/virsh';
 import { putBackOldVolume } from './lib/volumes';
 import { mountRepository } from './mount';
-import { prepareQuickRestoreDisk, startDomain } from './quickRestore';
+import { prepareQuickRestoreDisk, startStoppedDomain } from './quickRestore';
 import { ensureDomainDefined, readBackupDomainXml } from './restore';
 
 /*
@@ -54,7 +54,7 @@ export async function startQuickRestore(input: {
   );
   const failed = prepared.find((p): p is PromiseRejectedResult => p.status === 'rejected');
   if (failed) throw failed.reason;
-  const { started } = await startDomain({ domain: input.vmUuid });
+  const { started } = await startStoppedDomain(input.vmUuid);
   return { repoPath, disks, started };
 }
 
