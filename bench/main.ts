@@ -25,6 +25,7 @@ export async function runBenchmark(opts: BenchOptions): Promise<{ results: Resul
   const s = await startStack({ hostWorker: 'process' });
   try {
     const kb = await setupKbossZone(s);
+    const loadAtStart = os.loadavg()[0];
     const r: Results = { opts, machine: await machine(), started: new Date().toISOString(), finished: '' };
     const diskMiB = Math.round(opts.diskGiB * 1024);
     if (opts.only !== 'compression') Object.assign(r, await mainFigures(s, kb, opts, diskMiB, work, vms));
@@ -32,6 +33,7 @@ export async function runBenchmark(opts: BenchOptions): Promise<{ results: Resul
     // 8. Compression jobs (zstd, zlib) against zstd -T0 and gzip; restore from compressed vs uncompressed.
     r.compression = await compressionBench(s, kb, diskMiB, work, vms);
     r.finished = new Date().toISOString();
+    r.load = [loadAtStart, os.loadavg()[0]];
 
     await mkdir(opts.outDir, { recursive: true });
     const { markdown, files: out } = await writeReport(r, opts.outDir);

@@ -10,6 +10,8 @@ export interface Results extends Partial<MainFigures> {
   machine: { host: string; cpus: number; cpu: string; memGiB: number; kernel: string; qemu: string; libvirt: string; kvm: boolean };
   started: string;
   finished: string;
+  /** The 1-minute load average at the start and at the end: how busy the machine was with other work. */
+  load?: [number, number];
   /** Section 8; the only part with --only compression. */
   compression?: CompressionResults;
 }
@@ -80,7 +82,7 @@ export function markdown(r: Results): string {
     '',
     `Made by \`${commandLine(r.opts)}\`. Machine: ${m.host}, ${m.cpus} × ${m.cpu}, ${m.memGiB} GiB, kernel ${m.kernel}; ${m.qemu}; ${m.libvirt}; ` +
       `guests TCG (<domain type='qemu'>${m.kvm ? ', /dev/kvm present but not used' : ', no /dev/kvm'}): guest-side speed is emulated, disk copies are not.`,
-    `Run ${r.started} → ${r.finished}.`,
+    `Run ${r.started} → ${r.finished}. Load average (1 min) at the start ${f(r.load?.[0] ?? NaN)}, at the end ${f(r.load?.[1] ?? NaN)} on ${m.cpus} CPUs: other test runs shared the machine when this is above ~1.`,
     '',
   ];
   return [...head, ...(hasMain(r) ? mainMarkdown(r) : []), ...(r.compression ? compressionMarkdown(r.compression) : [])].join('\n');
