@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { runBenchmark } from './main';
 
-/** bash bench/run.sh [--disk-gib 4] [--quick-gib 1,8] [--vms 50] [--smoke] [--only compression|hashing] */
+/** bash bench/run.sh [--disk-gib 4] [--quick-gib 1,8,32] [--vms 200] [--smoke] [--only compression|hashing] */
 async function main() {
   const arg = (name: string, dflt: string) => {
     const i = process.argv.indexOf(`--${name}`);
@@ -12,8 +12,8 @@ async function main() {
   if (only && only !== 'compression' && only !== 'hashing') throw new Error(`--only: unknown part '${only}' (known: compression, hashing)`);
   const out = await runBenchmark({
     diskGiB: Number(arg('disk-gib', smoke ? '0.0625' : '4')),
-    quickSizesGiB: arg('quick-gib', smoke ? '0.03125,0.0625' : '1,8').split(',').map(Number),
-    smallVms: Number(arg('vms', smoke ? '3' : '50')),
+    quickSizesGiB: arg('quick-gib', smoke ? '0.03125,0.0625' : '1,8,32').split(',').map(Number),
+    smallVms: Number(arg('vms', smoke ? '3' : '200')),
     smoke,
     only: only === 'compression' || only === 'hashing' ? only : undefined,
     outDir: path.resolve(__dirname, '../../bench/results'),

@@ -74,6 +74,11 @@ export function hostConfig(env: NodeJS.ProcessEnv = process.env) {
     /** This host worker's Prometheus endpoint (GET /metrics), and the Temporal SDK's own metrics it includes. */
     metricsPort: positiveInt('BACKFLOW_HOST_METRICS_PORT', env.BACKFLOW_HOST_METRICS_PORT, 9465),
     sdkMetricsPort: positiveInt('BACKFLOW_HOST_SDK_METRICS_PORT', env.BACKFLOW_HOST_SDK_METRICS_PORT, 9475),
+    /**
+     * Domains the inventory round describes at once (each a few virsh calls, each its own libvirt
+     * connection): one at a time, a host with 200 VMs outlasted the round's 2-minute limit (issue 15).
+     */
+    inventoryConcurrency: positiveInt('BACKFLOW_HOST_INVENTORY_CONCURRENCY', env.BACKFLOW_HOST_INVENTORY_CONCURRENCY, 8),
     /** Crash tests: the worker kills itself after this activity type completes (workers/crashHook.ts). */
     crashAfterActivity: env.BACKFLOW_CRASH_AFTER_ACTIVITY || undefined,
     /** ... before its result is reported, rather than just after. */

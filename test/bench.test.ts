@@ -14,11 +14,12 @@ describe('benchmark smoke run', () => {
     const { results: r, markdown, files } = await runBenchmark({ smoke: true, diskGiB: 64 / 1024, quickSizesGiB: [32 / 1024, 64 / 1024], smallVms: 3, outDir: out });
     if (!hasMain(r)) throw new Error('sections 1-7 missing from a full run');
     const figures = [
-      r.full.backflow, r.full.virtnbdbackup, r.full.raw,
+      r.full.backflow, r.full.virtnbdbackup, r.full.durable, r.full.cpSync, r.full.cp, r.full.read,
+      r.fullStopped.backflow, r.fullStopped.virtnbdbackup, r.fullStopped.durable,
       ...r.incs.flatMap((i) => [i.backflow, i.backflowBytes, i.virtnbdbackup, i.virtnbdBytes, i.written]),
-      r.restore.backflow, r.restore.virtnbdrestore, r.restore.raw,
-      ...r.quick.flatMap((q) => [q.toRunning, q.consolidation]),
-      r.overhead.backflow64, r.overhead.bare64, r.many.total, r.many.p50, r.many.p95,
+      r.restore.backflow, r.restore.virtnbdrestore, r.restore.durable, r.restore.cpSync,
+      ...r.quick.flatMap((q) => [q.toRunning, q.consolidation, q.answeredMs]),
+      r.overhead.backflow64, r.overhead.bare64, r.many.total, r.many.p50, r.many.p95, r.many.hostWorkerPeakMiB,
       r.hash.rawRead, r.hash.sha256, r.hash.bytes, r.rss.apiAndControl, r.rss.hostWorker,
     ];
     for (const x of figures) {
@@ -26,14 +27,18 @@ describe('benchmark smoke run', () => {
       expect(x).toBeGreaterThan(0);
     }
     expect(r.full.status).toBe('BackedUp');
+    expect(r.fullStopped).toMatchObject({ status: 'BackedUp', type: 'FULL' });
     expect(r.incs.map((i) => i.type)).toEqual(['INCREMENTAL', 'INCREMENTAL']);
     expect(r.restore.status).toBe('Succeeded');
     expect(r.quick.map((q) => q.status)).toEqual(['Succeeded', 'Succeeded']);
-    expect(r.many).toMatchObject({ n: 3, succeeded: 3 });
-    for (const section of ['1. full backup', '2. incremental after 1%', '2. incremental after 10%', '3. full restore', '4. quick restore', '5. 64 MiB', '5. 3 small VMs', '6. SHA-256', '7. peak RSS', '## Targets']) {
+    expect(r.many).toMatchObject({ n: 3, succeeded: 3, leftBehind: 0 });
+    // The breakdowns come from the workflows' histories: the quick restore reaches its start step, the backup its copy.
+    for (const q of r.quick) expect(q.steps.steps.map((x) => x.step)).toContain('startQuickRestore');
+    expect(r.overhead.steps.steps.map((x) => x.step)).toEqual(expect.arrayContaining(['describeVm', 'runLiveBackup', 'commitBackupDir']));
+    for (const section of ['1. full backup, running', '1. full backup, stopped', '2. incremental after 1%', '2. incremental after 10%', '3. full restore', '4. quick restore', '5. 64 MiB', '5. 3 small VMs', '6. SHA-256', '7. peak RSS', '## Targets', '## Where the time goes']) {
       expect(markdown).toContain(section);
     }
-    expect(targets(r)).toHaveLength(6);
+    expect(targets(r)).toHaveLength(10);
 
     // 8. Compression: each job ran once to Compressed and was timed; the text disk shrinks, random data
     // does not shrink much; both restores are byte-identical to the raw export.

@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { ActivityOptions, Duration, RetryPolicy } from '@temporalio/common';
 import type { ControlActivities } from '../activities/control';
 import type * as HostActivities from '../activities/host';
@@ -48,6 +48,12 @@ export type HostStepKind = Extract<keyof typeof presets, `host${string}`>;
 
 /** Catalog activities: quick database writes on the control worker. */
 export const catalog = proxyActivities<ControlActivities>(presets.catalog);
+
+/**
+ * The same catalog activities run as local activities of the control worker (which runs the workflows
+ * too): no task-queue round trip, for the few steps a user waits on (quick restore's way to a running VM).
+ */
+export const catalogLocal = proxyLocalActivities<ControlActivities>(presets.catalog);
 
 /** Activities on one host's own task queue, run as the given kind of step. */
 export function onHost(taskQueue: string, kind: HostStepKind) {

@@ -2,7 +2,7 @@ import { CancellationScope, defineQuery, setHandler, workflowInfo } from '@tempo
 import { carriesBitmap } from '../common/diskFormats';
 import { fail, Failure } from '../common/failures';
 import type { BackupPlan, BackupStart, BackupWorkflowInput, ChainDecision, DiskBackupPlan } from '../common/schemas/backups';
-import { catalog, onHost, type HostSteps } from './activities';
+import { catalog, catalogLocal, onHost, type HostSteps } from './activities';
 import { copyRunningVm, copyStoppedVm } from './backupCopy';
 import { Compensations } from './compensations';
 import { errorText } from './errors';
@@ -22,7 +22,7 @@ export async function createBackupWorkflow(start: BackupStart): Promise<BackupRe
   setHandler(backupProgress, () => progress);
   const input: BackupWorkflowInput = scheduledRun(start);
 
-  const plan = await catalog.allocateBackup({ ...input, workflowId: workflowInfo().workflowId });
+  const plan = await catalogLocal.allocateBackup({ ...input, workflowId: workflowInfo().workflowId });
   if (plan.status === 'BackedUp') return { backupId: input.backupId, status: plan.status };
   progress.phase = 'waiting for the VM';
   const result = await withVmLocks([plan.vm.id], 'backup', async (): Promise<BackupResult> => {
@@ -32,9 +32,9 @@ export async function createBackupWorkflow(start: BackupStart): Promise<BackupRe
     }
     return takeBackup(plan, input, progress);
   });
-  await startRetention(input, plan);
-  // Then the backup's life goes on in workflows of its own: compress, validate, hash (workflows/lifecycle.ts).
-  if (result.status === 'BackedUp') await startNextServiceJob(input.backupId);
+  // Then the backup's life goes on in workflows of its own (compress, validate, hash: workflows/lifecycle.ts),
+  // started beside retention: independent child starts, side by side (fewer sequential round trips).
+  await Promise.all([startRetention(input, plan), result.status === 'BackedUp' ? startNextServiceJob(input.backupId) : undefined]);
   return result;
 }
 
@@ -43,7 +43,8 @@ async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress
   const undo = new Compensations();
   try {
     progress.phase = 'preparing';
-    const repoPath = (await host.mountRepository(plan.repository!)).path;
+    // Independent host steps side by side (issue 15: the control plane's share of a backup).
+    const [{ path: repoPath }, dom] = await Promise.all([host.mountRepository(plan.repository!), host.describeVm({ uuid: plan.vm.id })]);
     const where = { repoPath, vmUuid: plan.vm.id, backupId: input.backupId };
     undo.add(async () => {
       // A libvirt job still writing into the folder must stop before the folder goes.
@@ -51,13 +52,12 @@ async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress
       // A folder that is not recorded as BackedUp must not stay where it could be taken for a good backup.
       await host.discardBackupDir(where);
     });
-    const dom = await host.describeVm({ uuid: plan.vm.id });
     const chain = await decideChain(plan, input, host, dom);
     const disks = planDisks(dom.disks, chain);
     // A checkpoint only where some disk can carry its bitmap (a VM of raw disks gets full backups only).
     const checkpoint = plan.provider === 'kboss' && !input.isolated && dom.disks.some((d) => carriesBitmap(d.format)) ? `backflow-${input.backupId}` : null;
     Object.assign(progress, { type: chain.type, fullReason: chain.fullReason });
-    await catalog.markBackingUp({
+    await catalogLocal.markBackingUp({
       backupId: input.backupId, hostId: plan.vm.hostId, type: chain.type, parentId: chain.parent?.id ?? null,
       chainId: chain.parent?.chainId ?? input.backupId, chainPosition: chain.parent ? chain.parent.chainPosition + 1 : 0,
       checkpoint, fullReason: chain.fullReason ?? null,
@@ -79,7 +79,7 @@ async function takeBackup(plan: BackupPlan, input: BackupWorkflowInput, progress
     });
     // Committed but not recorded as BackedUp: its files go too.
     undo.add(() => host.deleteBackupFiles(where));
-    await catalog.markBackedUp({
+    await catalogLocal.markBackedUp({
       backupId: input.backupId, quiesced: q.quiesced, freezeMs: q.freezeMs,
       disks: files.map((f) => {
         const d = disks.find((x) => x.target === f.target)!;
@@ -124,7 +124,7 @@ async function decideChain(
   if (!withBitmaps.length) {
     return { type: 'FULL', fullReason: `no disk of the VM can carry a dirty bitmap (${dom.disks.map((d) => `${d.target}: ${d.format}`).join(', ')})` };
   }
-  const chain = await catalog.planChain({
+  const chain = await catalogLocal.planChain({
     backupId: input.backupId, vmId: plan.vm.id, isolated: input.isolated, provider: plan.provider, chainSize: plan.chainSize,
   });
   if (!chain.parent) return chain;

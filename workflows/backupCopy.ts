@@ -24,39 +24,35 @@ export interface CopyInput {
  * and thawed as soon as it has started; the thaw runs on every path, cancellation included.
  */
 export async function copyRunningVm(c: CopyInput): Promise<{ quiesced: boolean; freezeMs: number | null }> {
-  const start = () =>
-    c.host.startLiveBackup({
-      domain: c.dom.uuid,
-      dir: c.dir,
-      disks: c.disks.map((d) => d.target),
-      // Copied in full and left out of the checkpoint: the disks that cannot carry a bitmap.
-      fullDisks: c.disks.filter((d) => !carriesBitmap(d.format)).map((d) => d.target),
-      checkpoint: c.checkpoint ?? undefined,
-      parentCheckpoint: c.chain.parent?.checkpoint,
-    });
-  let quiesced = false;
-  let freezeMs: number | null = null;
-  if (!c.quiesce) await start();
-  else {
-    const token = c.backupId;
-    await c.host.freezeGuest({ domain: c.dom.uuid, token, guardSeconds: c.freezeGuardSeconds });
-    let byGuard = false;
-    try {
-      await start();
-    } finally {
-      const thaw = await CancellationScope.nonCancellable(() => c.host.thawGuest({ domain: c.dom.uuid, token }));
-      freezeMs = thaw.frozenMs;
-      byGuard = thaw.byGuard;
-    }
-    if (byGuard) {
-      // The guard thawed the guest before the job started (the worker was interrupted): not quiesced.
-      await CancellationScope.nonCancellable(() => c.host.abortLiveBackup({ domain: c.dom.uuid }));
-      throw fail.nonRetryable(Failure.NotQuiesced, 'the guest was thawed by the freeze guard before the backup job started, so it would not be quiesced');
-    }
-    quiesced = true;
+  const job = {
+    domain: c.dom.uuid,
+    dir: c.dir,
+    disks: c.disks.map((d) => d.target),
+    // Copied in full and left out of the checkpoint: the disks that cannot carry a bitmap.
+    fullDisks: c.disks.filter((d) => !carriesBitmap(d.format)).map((d) => d.target),
+    checkpoint: c.checkpoint ?? undefined,
+    parentCheckpoint: c.chain.parent?.checkpoint,
+  };
+  // Nothing to thaw between start and end: one activity (issue 15, fewer round trips).
+  if (!c.quiesce) {
+    await c.host.runLiveBackup(job);
+    return { quiesced: false, freezeMs: null };
+  }
+  const token = c.backupId;
+  await c.host.freezeGuest({ domain: c.dom.uuid, token, guardSeconds: c.freezeGuardSeconds });
+  let thaw: { frozenMs: number | null; byGuard: boolean };
+  try {
+    await c.host.startLiveBackup(job);
+  } finally {
+    thaw = await CancellationScope.nonCancellable(() => c.host.thawGuest({ domain: c.dom.uuid, token }));
+  }
+  if (thaw.byGuard) {
+    // The guard thawed the guest before the job started (the worker was interrupted): not quiesced.
+    await CancellationScope.nonCancellable(() => c.host.abortLiveBackup({ domain: c.dom.uuid }));
+    throw fail.nonRetryable(Failure.NotQuiesced, 'the guest was thawed by the freeze guard before the backup job started, so it would not be quiesced');
   }
   await c.host.waitLiveBackup({ domain: c.dom.uuid });
-  return { quiesced, freezeMs };
+  return { quiesced: true, freezeMs: thaw.frozenMs };
 }
 
 /** Stopped VM: copied from its files, incrementals from the qcow2's persistent dirty bitmap. */

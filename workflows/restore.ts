@@ -1,7 +1,7 @@
 import { CancellationScope, setHandler, workflowInfo } from '@temporalio/workflow';
 import { fail, Failure } from '../common/failures';
 import type { RestorePlan, RestoreWorkflowInput } from '../common/schemas/restores';
-import { catalog } from './activities';
+import { catalog, catalogLocal } from './activities';
 import { Compensations } from './compensations';
 import { consolidateDisks, consolidateUntilDone } from './consolidate';
 import { errorText } from './errors';
@@ -19,7 +19,9 @@ export async function restoreBackupWorkflow(input: RestoreWorkflowInput): Promis
   // Also the Web UI's current details of the workflow (workflows/details.ts).
   const progress = shownProgress<RestoreProgress>({ phase: 'planning' });
   setHandler(restoreProgress, () => progress);
-  const plan = await catalog.planRestore({ ...input, workflowId: workflowInfo().workflowId });
+  // Quick restore is waited on by a user: its catalog steps before the start are local activities.
+  const db = input.quick ? catalogLocal : catalog;
+  const plan = await db.planRestore({ ...input, workflowId: workflowInfo().workflowId });
   if (plan.status === 'Succeeded') return { restoreId: input.restoreId, status: plan.status, vmId: plan.targetVm.id };
   progress.phase = 'waiting for the VM';
   return withVmLocks([plan.targetVm.id], 'restore', () => restoreInPlace(plan, input, progress));
@@ -29,24 +31,11 @@ async function restoreInPlace(plan: RestorePlan, input: RestoreWorkflowInput, pr
   const { host, long } = restoreHosts(plan);
   const vmId = plan.targetVm.id;
   const undo = new Compensations();
-  await catalog.setVmState({ vmId, state: 'Restoring' });
+  await (input.quick ? catalogLocal : catalog).setVmState({ vmId, state: 'Restoring' });
   try {
     progress.phase = 'preparing';
-    const { path: repoPath } = await host.mountRepository(plan.repository);
-    const xml = await host.readBackupDomainXml({ repoPath, vmUuid: plan.backup.vmId, backupId: plan.backup.id });
-    await host.ensureDomainDefined({ uuid: vmId, xml });
-    const dom = await host.describeVm({ uuid: vmId });
-    if (dom.state !== 'shut off') {
-      throw fail.nonRetryable(Failure.VmRunning, `VM ${dom.name} is ${dom.state}: stop it before restoring in place`);
-    }
-    const targets = plan.disks.map((d): RestoreTarget => {
-      const disk = dom.disks.find((x) => x.target === d.target);
-      if (!disk) throw fail.nonRetryable(Failure.DiskMissing, `VM ${dom.name} has no disk ${d.target} any more`);
-      return { target: d.target, file: d.file, path: disk.path, format: disk.format };
-    });
-
-    if (input.quick) await quickRestore(plan, host, long, repoPath, targets, progress, undo);
-    else await plainRestore(plan, host, long, repoPath, targets, progress, undo);
+    if (input.quick) await quickRestore(plan, host, long, progress, undo);
+    else await plainRestore(plan, host, long, await preparePlain(plan, host), progress, undo);
 
     // The restored disks carry none of the old dirty bitmaps: the next backup starts a new chain.
     await host.pruneCheckpoints({ domain: vmId, keep: [], metadataOnly: true });
@@ -68,8 +57,26 @@ async function restoreInPlace(plan: RestorePlan, input: RestoreWorkflowInput, pr
 /** A disk of the VM and the backup file it gets back; in its format on the VM (a raw disk restores as raw). */
 interface RestoreTarget { target: string; file: string; path: string; format: string }
 
+/** Plain restore's preparation: the repository, the VM (defined again if gone, and stopped), its disks. */
+async function preparePlain(plan: RestorePlan, host: Host): Promise<{ repoPath: string; targets: RestoreTarget[] }> {
+  const vmId = plan.targetVm.id;
+  const { path: repoPath } = await host.mountRepository(plan.repository);
+  const xml = await host.readBackupDomainXml({ repoPath, vmUuid: plan.backup.vmId, backupId: plan.backup.id });
+  await host.ensureDomainDefined({ uuid: vmId, xml });
+  const dom = await host.describeVm({ uuid: vmId });
+  if (dom.state !== 'shut off') {
+    throw fail.nonRetryable(Failure.VmRunning, `VM ${dom.name} is ${dom.state}: stop it before restoring in place`);
+  }
+  const targets = plan.disks.map((d): RestoreTarget => {
+    const disk = dom.disks.find((x) => x.target === d.target);
+    if (!disk) throw fail.nonRetryable(Failure.DiskMissing, `VM ${dom.name} has no disk ${d.target} any more`);
+    return { target: d.target, file: d.file, path: disk.path, format: disk.format };
+  });
+  return { repoPath, targets };
+}
+
 async function plainRestore(
-  plan: RestorePlan, host: Host, long: Host, repoPath: string, targets: RestoreTarget[], progress: RestoreProgress, undo: Compensations,
+  plan: RestorePlan, host: Host, long: Host, { repoPath, targets }: { repoPath: string; targets: RestoreTarget[] }, progress: RestoreProgress, undo: Compensations,
 ) {
   progress.phase = 'copying';
   // Until every volume is swapped and the restore finished, the old disks can go back untouched.
@@ -85,16 +92,18 @@ async function plainRestore(
   await host.finishRestore({ targetPaths: targets.map((t) => t.path), restoreId: plan.restoreId });
 }
 
-/** Once the VM runs from the backup there is no going back: its old disks stay replaced. */
-async function quickRestore(
-  plan: RestorePlan, host: Host, long: Host, repoPath: string, targets: RestoreTarget[], progress: RestoreProgress, undo: Compensations,
-): Promise<void> {
+/**
+ * Mount, define if gone, overlays and start are one host activity (startQuickRestore), so the VM runs
+ * after one round trip. Once it runs from the backup there is no going back: its old disks stay replaced.
+ */
+async function quickRestore(plan: RestorePlan, host: Host, long: Host, progress: RestoreProgress, undo: Compensations): Promise<void> {
   progress.phase = 'overlaying';
-  undo.add(async () => {
-    for (const t of targets) await host.abortQuickRestoreDisk({ targetPath: t.path, restoreId: plan.restoreId });
+  const vmUuid = plan.targetVm.id;
+  undo.add(() => host.abortQuickRestore({ vmUuid, targets: plan.disks.map((d) => d.target), restoreId: plan.restoreId }));
+  const { disks: targets } = await host.startQuickRestore({
+    repository: plan.repository, vmUuid, backupVmUuid: plan.backup.vmId, backupId: plan.backup.id, restoreId: plan.restoreId,
+    disks: plan.disks.map((d) => ({ target: d.target, file: d.file })),
   });
-  for (const t of targets) await host.prepareQuickRestoreDisk({ repoPath, file: t.file, targetPath: t.path, restoreId: plan.restoreId, format: t.format });
-  await host.startDomain({ domain: plan.targetVm.id });
   undo.keepAll();
   progress.phase = 'consolidating';
   await catalog.setRestorePhase({ restoreId: plan.restoreId, phase: 'consolidating', status: 'Consolidating', vmRunning: true });

@@ -1,17 +1,25 @@
+import { hostConfig } from '../../common/config';
 import type { DomainInfo } from '../../common/schemas/inventory';
 import { describeDomain, listDomainUuids } from './domain';
 import { isDomainNotFound } from './lib/virt/virsh';
 
-/** Reads every domain on this host. A domain undefined while we read it is skipped, not an error. */
+/**
+ * Reads every domain on this host, BACKFLOW_HOST_INVENTORY_CONCURRENCY at a time, in libvirt's order. A
+ * domain undefined while we read it is skipped, not an error.
+ */
 export async function collectInventory(): Promise<DomainInfo[]> {
-  const out: DomainInfo[] = [];
-  for (const uuid of await listDomainUuids()) {
-    try {
-      out.push(await describeDomain(uuid));
-    } catch (e) {
-      if (isDomainNotFound(e)) continue;
-      throw e;
+  const uuids = await listDomainUuids();
+  const found: (DomainInfo | null)[] = new Array(uuids.length).fill(null);
+  let next = 0;
+  const reader = async () => {
+    for (let i = next++; i < uuids.length; i = next++) {
+      try {
+        found[i] = await describeDomain(uuids[i]);
+      } catch (e) {
+        if (!isDomainNotFound(e)) throw e;
+      }
     }
-  }
-  return out;
+  };
+  await Promise.all(Array.from({ length: Math.min(hostConfig().inventoryConcurrency, uuids.length) }, reader));
+  return found.filter((d): d is DomainInfo => d !== null);
 }

@@ -31,7 +31,7 @@ export async function offlineBackup(input: {
     if (d.full) {
       // Cannot carry a bitmap (raw...): a whole copy, read in its own format (never probed).
       const format = d.format ?? 'raw';
-      await qemuImg.convert({ src: d.path, srcFormat: format, dst: out, dstFormat: 'qcow2' });
+      await qemuImg.convert({ src: d.path, srcFormat: format, dst: out, dstFormat: 'qcow2', fast: true });
       bytes += (await qemuImg.info(d.path, format))['virtual-size'];
       continue;
     }
@@ -40,7 +40,7 @@ export async function offlineBackup(input: {
     if (input.parentCheckpoint) bytes += await copyDirtyClusters(d.path, out, input.parentCheckpoint, input.checkpoint);
     else {
       if (input.checkpoint) await qemuImg.bitmap(d.path, 'add', input.checkpoint);
-      await qemuImg.convert({ src: d.path, srcFormat: 'qcow2', dst: out, dstFormat: 'qcow2' });
+      await qemuImg.convert({ src: d.path, srcFormat: 'qcow2', dst: out, dstFormat: 'qcow2', fast: true });
       bytes += (await qemuImg.info(d.path, 'qcow2'))['virtual-size'];
     }
   }

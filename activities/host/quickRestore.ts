@@ -89,8 +89,13 @@ export async function abortQuickRestoreDisk(input: { targetPath: string; restore
 /** virsh start; a VM already running is fine. */
 export async function startDomain(input: { domain: string }): Promise<{ started: boolean }> {
   if (await domainIsRunning(input)) return { started: false };
+  return startStoppedDomain(input.domain);
+}
+
+/** virsh start of a domain just seen stopped (no second look); one that started meanwhile is fine. */
+export async function startStoppedDomain(domain: string): Promise<{ started: boolean }> {
   try {
-    await virsh(['start', input.domain]);
+    await virsh(['start', domain]);
   } catch (e) {
     if (e instanceof CommandError && /already (active|running)/i.test(e.stderr)) return { started: false };
     throw e;

@@ -43,6 +43,8 @@ describe('restore workflows: what a failure undoes', () => {
       attachVolume: { target: 'vdc' }, defineVmFromBackup: undefined, abortRestore: undefined, prepareQuickRestoreDisk: undefined,
       abortQuickRestoreDisk: undefined, startDomain: undefined, swapInRestoredDisk: undefined, finishRestore: undefined, pruneCheckpoints: undefined,
       domainIsRunning: false, consolidateOffline: undefined, backingChain: [],
+      startQuickRestore: { repoPath: '/repo', disks: disks.map((d) => ({ ...d, file: `x/b/${d.target}.qcow2` })), started: true },
+      abortQuickRestore: { restored: [] },
       ...opts.host,
     };
     const input: RestoreWorkflowInput = {
@@ -103,13 +105,14 @@ describe('restore workflows: what a failure undoes', () => {
 
   describe('restoreBackup in place', () => {
     test('quick: before the VM starts, every disk\'s overlay is undone; once it runs, none is', async () => {
-      const before = await scenario(restoreBackupWorkflow, { quick: true, failing: 'startDomain' });
-      failedWith(before.outcome, /startDomain failed/);
-      expect(before.calls.filter((c) => c === 'abortQuickRestoreDisk')).toHaveLength(2);
-      expect(before.calls.indexOf('failRestore')).toBeGreaterThan(before.calls.lastIndexOf('abortQuickRestoreDisk'));
+      const before = await scenario(restoreBackupWorkflow, { quick: true, failing: 'startQuickRestore' });
+      failedWith(before.outcome, /startQuickRestore failed/);
+      expect(before.inputs.abortQuickRestore).toEqual({ vmUuid: before.plan.targetVm.id, targets: ['vda', 'vdb'], restoreId: before.plan.restoreId });
+      expect(before.calls.indexOf('failRestore')).toBeGreaterThan(before.calls.lastIndexOf('abortQuickRestore'));
       const after = await scenario(restoreBackupWorkflow, { quick: true, failing: 'setRestorePhase' });
       failedWith(after.outcome, /setRestorePhase failed/);
-      expect(after.calls).not.toContain('abortQuickRestoreDisk');
+      expect(after.calls).toContain('startQuickRestore');
+      expect(after.calls).not.toContain('abortQuickRestore');
     });
 
     test('plain: a swap that fails puts the old disks back', async () => {

@@ -34,14 +34,19 @@ export async function verifyBackupChain(src: string): Promise<qemuImg.ImageInfo[
     throw e;
   }
   for (const [i, img] of chain.entries()) {
-    heartbeat({ phase: 'checking', file: img.filename });
-    throwIfCancelled();
     if (img['format-specific']?.data?.corrupt) throw fail.nonRetryable(Failure.CorruptBackup, `backup file ${img.filename} is marked corrupt`);
     if (img['backing-filename'] && i === chain.length - 1) {
       throw fail.nonRetryable(Failure.CorruptBackup, `backing file ${img['backing-filename']} of ${img.filename} is missing`);
     }
-    const problem = await qemuImg.check(img.filename, img.format, { heartbeat: { phase: 'checking', file: img.filename } });
-    if (problem) throw fail.nonRetryable(Failure.CorruptBackup, `backup file ${img.filename} fails qemu-img check: ${problem}`);
+  }
+  // The files are independent: checked four at a time (a quick restore waits on this), reported in chain order.
+  for (let i = 0; i < chain.length; i += 4) {
+    const batch = chain.slice(i, i + 4);
+    heartbeat({ phase: 'checking', file: batch[0].filename });
+    throwIfCancelled();
+    const problems = await Promise.all(batch.map((img) => qemuImg.check(img.filename, img.format, { heartbeat: { phase: 'checking', file: img.filename } })));
+    const bad = problems.findIndex(Boolean);
+    if (bad >= 0) throw fail.nonRetryable(Failure.CorruptBackup, `backup file ${batch[bad].filename} fails qemu-img check: ${problems[bad]}`);
   }
   return chain;
 }
@@ -55,7 +60,7 @@ export async function writeFlatCopy(src: string, tmpPath: string, targetPath: st
   await fs.rm(tmpPath, { force: true });
   try {
     // The repository file must not be changing under us (a running quick-restored VM only reads it).
-    await qemuImg.convert({ src, srcFormat: 'qcow2', dst: tmpPath, dstFormat: format, progress: (percent) => ({ phase: 'copying', percent }) });
+    await qemuImg.convert({ src, srcFormat: 'qcow2', dst: tmpPath, dstFormat: format, fast: true, progress: (percent) => ({ phase: 'copying', percent }) });
     await fsyncFile(tmpPath);
     heartbeat({ phase: 'checking', percent: 100 });
     const problem = await qemuImg.check(tmpPath, format, { heartbeat: { phase: 'checking', file: tmpPath } });

@@ -65,9 +65,23 @@ export async function check(file: string, format: string, opts: { heartbeat?: un
 type Progress = (percent: number) => unknown;
 
 /** A copy of src (in srcFormat) as a new standalone image dst in dstFormat, heartbeating progress. */
-export async function convert(input: { src: string; srcFormat: string; dst: string; dstFormat: string; progress?: Progress }): Promise<void> {
-  await runWithProgress(['convert', '-p', '-f', input.srcFormat, '-O', input.dstFormat, input.src, input.dst], input.progress);
+export async function convert(input: { src: string; srcFormat: string; dst: string; dstFormat: string; progress?: Progress; fast?: boolean }): Promise<void> {
+  const args = (extra: string[]) => ['convert', '-p', ...extra, '-f', input.srcFormat, '-O', input.dstFormat, input.src, input.dst];
+  if (!input.fast) return void (await runWithProgress(args([]), input.progress));
+  try {
+    await runWithProgress(args(FAST_COPY), input.progress);
+  } catch (e) {
+    // A file system without O_DIRECT (tmpfs, some FUSE mounts): the same parallel copy through the page cache.
+    if (!(e instanceof CommandError && /O_DIRECT|Invalid argument|cache mode/i.test(e.stderr))) throw e;
+    await runWithProgress(args(['-m', '8', '-W']), input.progress);
+  }
 }
+
+/**
+ * The fastest durable copy on the machines measured (issue 15): 8 requests in flight, written out of
+ * order, direct I/O on both sides (no page-cache copy, and the data is on disk when qemu-img exits).
+ */
+export const FAST_COPY = ['-m', '8', '-W', '-t', 'none', '-T', 'none'];
 
 /**
  * Points a qcow2 at another backing file ('' for none). unsafe (-u): only the header changes, the

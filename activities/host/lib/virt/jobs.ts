@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { config } from '../../../../common/config';
 import { virsh } from './virsh';
 
 /*
@@ -35,4 +37,39 @@ export async function domainJobInfo(domain: string, completed = false): Promise<
   );
   const num = (k: string) => (kv[k] === undefined ? undefined : Number(kv[k]));
   return { type: num('Job type') ?? 0, operation: num('operation'), total: num('disk_total'), processed: num('disk_processed'), errmsg: kv.errmsg };
+}
+
+/**
+ * Waits until the domain has no job left: woken by libvirt's job-completed event (a `virsh event --loop`
+ * listener for this domain), and re-checked on a backoff (50 ms doubling to 5 s) that covers the
+ * listener's own connection time, where an event could be missed, and reports progress meanwhile.
+ * Returns false if the signal aborted first.
+ */
+export async function waitDomainJobEnd(domain: string, onProgress: (job: JobInfo) => void, signal: AbortSignal): Promise<boolean> {
+  const listener = spawn('virsh', ['-c', config.libvirtUri, 'event', '--domain', domain, '--event', 'job-completed', '--loop'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let wake = () => {};
+  listener.stdout.on('data', () => wake());
+  listener.on('error', () => undefined); // no listener: the backoff alone finds the end
+  try {
+    for (let delay = 50; ; delay = Math.min(delay * 2, 5000)) {
+      if (signal.aborted) return false;
+      const job = await domainJobInfo(domain);
+      if (job.type === JOB.NONE) return true;
+      onProgress(job);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delay);
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+        wake = done;
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  } finally {
+    listener.kill();
+  }
 }
