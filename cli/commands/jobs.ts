@@ -8,9 +8,9 @@ type JobType = NonNullable<operations['listBackupServiceJobs']['parameters']['qu
 
 export function jobCommands(program: Command) {
   program.command('jobs')
-    .description('backup service jobs: compression, validation (listBackupServiceJobs; root admins)')
+    .description('backup service jobs: compression, validation, hashing (listBackupServiceJobs; root admins)')
     .option('--backup <backup>', 'only of this backup')
-    .option('--type <type>', 'StartCompression, FinalizeCompression or BackupValidation')
+    .option('--type <type>', 'StartCompression, FinalizeCompression, BackupValidation, BackupHash or BackupRehash')
     .option('--executing', 'only the running ones')
     .action(async (o, cmd) => {
       const { api, json } = ctx(cmd);

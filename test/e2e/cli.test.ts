@@ -7,7 +7,7 @@ import path from 'node:path';
 import { offlineWrite, qemuImgCompare, snapshotDisk, type KbossZone } from '../helpers/backups';
 import { enrolledVm, startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
 import { REPO } from '../helpers/paths';
-import { apiOk, type Stack } from '../helpers/stack';
+import { apiOk, eventually, type Stack } from '../helpers/stack';
 import { guestWrite, virsh, type TestVm } from '../helpers/vm';
 
 const MiB = 1024 * 1024;
@@ -140,8 +140,13 @@ describe('backflow CLI on the real stack', () => {
     expect((await json(['schedule', 'list', '--vm', vm.name])).items.map((x: { id: string }) => x.id)).toEqual([sched.id]);
     await ok(['schedule', 'delete', sched.id]);
     expect((await json(['schedule', 'list', '--vm', vm.uuid])).count).toBe(0);
-    // Service jobs: this offering does not compress, so the backup has none; the list still parses.
-    expect(await json(['jobs', '--backup', backupId])).toMatchObject({ items: [], count: 0 });
+    // Service jobs: this offering neither compresses nor validates, so the backup's one job is its hash.
+    await eventually(async () => {
+      const jobs = await json(['jobs', '--backup', backupId]);
+      expect(jobs).toMatchObject({ count: 1, items: [{ backupId, type: 'BackupHash', result: 'Hashed', executing: false }] });
+      return true;
+    });
+    expect(await json(['jobs', '--backup', backupId, '--type', 'StartCompression'])).toMatchObject({ items: [], count: 0 });
   });
 
   test('API address and key from flags, environment or config file; exit codes for refusals and an unreachable API', async () => {
