@@ -101,6 +101,10 @@ export const Failure = {
   /** The compression job failed for good, after its retries; the backup stays readable. */
   CompressionFailed: 'CompressionFailed',
 
+  // Validation (issue 13)
+  /** The validation VM could not be made or started (UnableToValidate, with the reason). */
+  ValidationVmFailed: 'ValidationVmFailed',
+
   // A whole operation (raised by its workflow, with the cause in the message)
   BackupFailed: 'BackupFailed',
   RestoreFailed: 'RestoreFailed',

@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 
 # --- packages ------------------------------------------------------------------------------------
 PKGS=(qemu-utils qemu-system-x86 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-      virtnbdbackup busybox-static qemu-guest-agent cpio e2fsprogs)
+      virtnbdbackup busybox-static qemu-guest-agent cpio e2fsprogs netpbm)
 OPTIONAL_PKGS=(qemu-block-extra)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }

@@ -37,6 +37,11 @@ export const presets = {
   hostClaim: hostStep('30 seconds', '1 minute', 3),
   /** The sync task's scan of one repository: reads every backup's header, heartbeating; retried once. */
   hostScan: hostStep('1 minute', '30 minutes', 2, '2 minutes'),
+  /**
+   * A step that waits on a validation VM's guest (boot, a command, a screenshot's wait): the host ends it
+   * at the VM's own timeout, heartbeating, so a dead worker is noticed within a minute; tried once more.
+   */
+  hostGuestWait: hostStep('10 minutes', '25 hours', 2, '1 minute'),
   /** The inventory round: one attempt; a host that does not pick it up within 30 s is Down. */
   hostProbe: hostStep('30 seconds', '2 minutes', 1),
 } satisfies Record<string, ActivityOptions>;

@@ -11,3 +11,4 @@ export * from './retention';
 export * from './slaBackups';
 export * from './backupSync';
 export * from './compressBackup';
+export * from './validateBackup';

@@ -11,6 +11,7 @@ import { createRestoreActivities } from './restores';
 import { createRetentionActivities } from './retention';
 import { createScheduleActivities } from './schedules';
 import { createSyncActivities } from './sync';
+import { createValidationActivities } from './validation';
 import { createValidityActivities } from './validity';
 import { createServiceJobActivities } from './serviceJobs';
 import { createSlotActivities } from './slots';
@@ -34,6 +35,7 @@ export function createControlActivities(pool: Pool, temporal?: Client) {
     ...createAlertActivities(pool),
     ...createValidityActivities(pool),
     ...createLifecycleActivities(pool),
+    ...createValidationActivities(pool, temporal),
   };
 }
 export type ControlActivities = ReturnType<typeof createControlActivities>;

@@ -113,6 +113,7 @@ export function createServiceJobActivities(pool: Pool) {
           [input.backupId, input.type],
         );
         if (input.type === 'StartCompression') await c.query(`UPDATE backups SET compression_status='Compressing' WHERE id=$1`, [input.backupId]);
+        if (input.type === 'BackupValidation') await c.query(`UPDATE backups SET validation_status='Validating' WHERE id=$1`, [input.backupId]);
         return { attempts: r.rows[0].attempts };
       });
     },
@@ -126,7 +127,8 @@ export function createServiceJobActivities(pool: Pool) {
            WHERE backup_id = $1 AND type = $2`,
           [input.backupId, input.type, input.error ? input.error.slice(0, 4000) : 'Succeeded', input.retryInMinutes ?? null],
         );
-        if (input.error) {
+        // A validation's result is recorded by its own activities (markValid, markNotValid, markUnableToValidate).
+        if (input.error && input.type.endsWith('Compression')) {
           await c.query(`UPDATE backups SET compression_status='CompressionError', compression_error=$2 WHERE id=$1 AND compression_status <> 'Compressed'`, [
             input.backupId, input.error.slice(0, 4000),
           ]);

@@ -13,3 +13,4 @@ export { attachVolume, defineVmFromBackup } from './vmDefinition';
 export { claimNewVolumes, placeNewVolume, releaseNewVolumes } from './newVolume';
 export { scanRepository } from './repositoryScan';
 export { compressBackupDisks, discardCompression, finalizeCompression } from './compress';
+export { createValidationVm, destroyValidationVm, removeValidationLeftovers, runValidationCommand, takeValidationScreenshot, waitForValidationBoot } from './validation';

@@ -186,6 +186,11 @@ describe('authorization matrix: admin, two users in two domains, every route', (
       'GET /v1/backup-service-jobs/:id': [deny('GET', `/v1/backup-service-jobs/${o.backup}`)],
       'POST /v1/backup-service-jobs/compress-due': [deny('POST', '/v1/backup-service-jobs/compress-due', {})],
       'GET /v1/alerts': [read('/v1/alerts'), read(`/v1/alerts?zoneId=${kb.zoneId}`)],
+      'GET /v1/vms/:id/validation-settings': [deny('GET', `/v1/vms/${o.vm}/validation-settings`)],
+      'PUT /v1/vms/:id/validation-settings': [
+        deny('PUT', `/v1/vms/${o.vm}/validation-settings`, { command: '/bin/true' }), deny('PUT', `/v1/vms/${o.vm}/validation-settings`, { bootTimeout: 5 }),
+      ],
+      'GET /v1/backups/:id/validation-screenshot': [deny('GET', `/v1/backups/${o.backup}/validation-screenshot`)],
     };
   };
 
