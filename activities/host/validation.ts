@@ -13,6 +13,7 @@ import { fsyncDir, renameDurably } from './lib/files';
 import * as qemuImg from './lib/qemuImg';
 import { agentAnswers, guestExec, guestExecStatus } from './lib/virt/guestAgent';
 import { screenshotPng } from './lib/virt/screenshot';
+import { domainDisks } from './lib/virt/domainXml';
 import { validationDomainXml } from './lib/virt/validationDomain';
 import { domainState, isDomainNotFound, isRunningState, virsh } from './lib/virt/virsh';
 import { readBackupDomainXml } from './restore';
@@ -174,26 +175,35 @@ export async function destroyValidationVm(input: { backupId: string }): Promise<
   return { removedVm };
 }
 
+/** Whether a bfval-* domain is one of this host's: its disks are overlays in this host's validation folder. */
+async function ownDomain(name: string): Promise<boolean> {
+  const xml = await virsh(['dumpxml', name]).catch((e) => (isDomainNotFound(e) ? '' : Promise.reject(e)));
+  return !!xml && domainDisks(xml).some((d) => d.file?.startsWith(`${root()}/`));
+}
+
 /**
- * What a crashed worker or an interrupted workflow left: every `bfval-*` domain and folder of this host
- * whose backup is not in keepBackupIds (the validations running now), unless made in the last two minutes.
+ * What a crashed worker or an interrupted workflow left: every `bfval-*` domain with its overlays in this
+ * host's validation folder, and every `bfval-*` folder there, whose backup is not in keepBackupIds (the
+ * validations running now), unless made in the last two minutes (one being made right now).
  */
 export async function removeValidationLeftovers(input: { keepBackupIds: string[] }): Promise<{ removed: string[] }> {
   const keep = new Set(input.keepBackupIds);
-  const removed = new Set<string>();
+  const removed: string[] = [];
   const young = async (backupId: string) => {
     const st = await fs.stat(validationWorkDir(root(), backupId)).catch(() => null);
     return !!st && Date.now() - st.mtimeMs < LEFTOVER_MIN_AGE_MS;
   };
   const names = (await virsh(['list', '--all', '--name'])).split('\n').map((s) => s.trim()).filter((s) => s.startsWith(VALIDATION_VM_PREFIX));
+  const domains = new Set<string>();
+  for (const n of names) if (await ownDomain(n)) domains.add(n);
   const dirs = (await fs.readdir(root()).catch(() => [] as string[])).filter((s) => s.startsWith(VALIDATION_VM_PREFIX));
-  for (const n of new Set([...names, ...dirs])) {
+  for (const n of new Set([...domains, ...dirs])) {
     const backupId = validationBackupId(n);
     // Only names this code makes (bfval-<a backup id>); anything else is not ours to remove.
     if (!backupId || !/^[0-9a-f-]{36}$/i.test(backupId) || keep.has(backupId) || (await young(backupId))) continue;
     await destroyValidationVm({ backupId });
-    removed.add(n);
+    removed.push(n);
   }
-  if (removed.size) await fsyncDir(root()).catch(() => undefined);
-  return { removed: [...removed] };
+  if (removed.length) await fsyncDir(root()).catch(() => undefined);
+  return { removed };
 }

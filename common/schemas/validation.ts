@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RepositoryRef } from './backups';
+import type { ServiceJobSite } from './serviceJobs';
 import { Uuid } from './primitives';
 
 /** A backup's validation, beside its status (a NotValid backup still has its files). */
@@ -83,16 +83,8 @@ export interface EffectiveValidationSettings {
   bootTimeout: number;
 }
 
-/** Everything a validation workflow needs, read from the catalog at its start. */
-export interface ValidationPlan {
-  backupId: string;
-  /** Why there is nothing to do (gone, not BackedUp, validated already, the offering does not validate), or null. */
-  skip: string | null;
-  vm: { id: string; name: string };
-  hostId: string;
-  zoneId: string;
-  hostTaskQueue: string;
-  repository: RepositoryRef;
+/** Everything a validation workflow needs, read from the catalog at its start (skip: gone, not BackedUp, validated already, the offering does not validate). */
+export interface ValidationPlan extends ServiceJobSite {
   /** The backup's files by target (relative to the repository root). */
   disks: { target: string; file: string }[];
   steps: ('wait_for_boot' | 'execute_command' | 'screenshot')[];

@@ -1,16 +1,19 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { VALIDATION_VM_PREFIX, validationVmName } from '../../common/layout';
+import { validationVmName } from '../../common/layout';
 import { backupVia, KbossZone, settle, sha256 } from '../helpers/backups';
 import { enrolledVm, startKbossStack, stopKbossStack } from '../helpers/kbossSuite';
 import { eventually, Stack } from '../helpers/stack';
+import { ownValidationDir, validationLeftovers as leftoversIn } from '../helpers/validation';
 import { consoleLogPath, TestVm, virsh, waitForAgent } from '../helpers/vm';
 
 const exec = promisify(execFile);
-const VALIDATION_DIR = process.env.BACKFLOW_VALIDATION_DIR || '/var/lib/backflow/validation';
+const VALIDATION_DIR = ownValidationDir();
+const validationLeftovers = () => leftoversIn(VALIDATION_DIR);
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 /** Runs a program in a test VM's guest through its agent; its stdout. */
@@ -23,13 +26,6 @@ async function guestRun(vm: TestVm, cmd: string, args: string[]): Promise<string
   }, 60_000, 300);
   if (st.exitcode !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${st.exitcode}: ${Buffer.from(st['err-data'] ?? '', 'base64')}`);
   return Buffer.from(st['out-data'] ?? '', 'base64').toString();
-}
-
-/** The validation VMs libvirt has, and the validation folders on disk: both must be empty once a job has ended. */
-async function validationLeftovers(): Promise<string[]> {
-  const vms = (await virsh(['list', '--all', '--name'])).split('\n').map((s) => s.trim()).filter((s) => s.startsWith(VALIDATION_VM_PREFIX));
-  const dirs = existsSync(VALIDATION_DIR) ? readdirSync(VALIDATION_DIR).filter((s) => s.startsWith(VALIDATION_VM_PREFIX)).map((d) => `dir:${d}`) : [];
-  return [...vms, ...dirs];
 }
 
 /** Issue 13, validation: a backup booted in a throwaway VM, on the real stack with the tiny guest. */
@@ -54,7 +50,10 @@ describe('validation of a backup in a throwaway VM', () => {
     ({ s, kb } = await startKbossStack({}, { validate: true, validationSteps: ['wait_for_boot', 'execute_command', 'screenshot'] }));
     await ok('PUT', '/v1/settings/backup.validation.screenshot.default.wait', { scope: 'zone', scopeId: kb.zoneId, value: 2 });
   });
-  afterAll(() => stopKbossStack(s, kb, vms));
+  afterAll(async () => {
+    await stopKbossStack(s, kb, vms);
+    rmSync(VALIDATION_DIR, { recursive: true, force: true });
+  });
 
   test('the tiny guest boots from its backup, prints the expected token, and is pictured; nothing of it is left and nothing was written', async () => {
     const vm = await enrolledVm(s, vms, { os: true }, kb.offeringId);
@@ -157,6 +156,53 @@ describe('validation of a backup in a throwaway VM', () => {
     expect(v.validationError).toContain('/nonexistent/qemu');
     const alerts = (await ok('GET', `/v1/alerts?type=BackupUnableToValidate`)).items;
     expect(alerts.filter((a: any) => a.backupId === b.id)).toHaveLength(1);
+    expect(await validationLeftovers()).toEqual([]);
+  });
+
+  test('per-host limit 1, two backups due: never two validation VMs at once', async () => {
+    await ok('PUT', '/v1/settings/backup.validation.task.enabled', { scope: 'zone', scopeId: kb.zoneId, value: false });
+    const due: any[] = [];
+    for (let i = 0; i < 2; i++) {
+      const vm = await enrolledVm(s, vms, { os: false, diskSizeMiB: 16, agent: false, start: false }, kb.offeringId);
+      await ok('PUT', `/v1/vms/${vm.uuid}/validation-settings`, { bootTimeout: 15 });
+      due.push(await backupVia(s, { vmId: vm.uuid }));
+    }
+    await ok('PUT', '/v1/settings/backup.validation.task.enabled', { scope: 'zone', scopeId: kb.zoneId, value: true });
+    await ok('PUT', '/v1/settings/backup.validation.max.concurrent.operations.per.host', { scope: 'zone', scopeId: kb.zoneId, value: 1 });
+    for (const b of due) {
+      await s.client.workflow.start('validateBackupWorkflow', { taskQueue: 'backflow-control', workflowId: `validate-${b.vmName}-${b.id}`, args: [{ backupId: b.id }] });
+    }
+    let most = 0;
+    let seen = 0;
+    const ended = async () => (await Promise.all(due.map((b) => ok('GET', `/v1/backups/${b.id}`)))).every((b) => b.validationStatus === 'NotValid');
+    await eventually(async () => {
+      const running = (await validationLeftovers()).filter((n) => !n.startsWith('dir:'));
+      most = Math.max(most, running.length);
+      seen += running.length;
+      return ended();
+    }, 600_000, 200);
+    expect(most).toBe(1);
+    expect(seen).toBeGreaterThan(0);
+    expect(await validationLeftovers()).toEqual([]);
+  });
+
+  test('the sync task\'s round removes a validation VM and folder that no running validation owns', async () => {
+    const backupId = randomUUID();
+    const name = validationVmName(backupId);
+    const dir = path.join(VALIDATION_DIR, name);
+    mkdirSync(dir, { recursive: true });
+    const disk = path.join(dir, 'vda.qcow2');
+    await exec('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '16M']);
+    const xml = `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><os><type arch='x86_64' machine='pc'>hvm</type></os>
+      <devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${disk}'/><target dev='vda' bus='virtio'/></disk></devices></domain>`;
+    const xmlFile = writeTmp(Buffer.from(xml));
+    await virsh(['create', xmlFile]);
+    // Made more than two minutes ago (a younger one might be a validation being made right now).
+    const old = new Date(Date.now() - 10 * 60_000);
+    utimesSync(dir, old, old);
+    expect((await validationLeftovers()).sort()).toEqual([name, `dir:${name}`].sort());
+    const round = await ok('POST', `/v1/zones/${kb.zoneId}/backup-sync`);
+    expect(round.errors).toEqual([]);
     expect(await validationLeftovers()).toEqual([]);
   });
 
