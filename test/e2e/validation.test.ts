@@ -201,7 +201,7 @@ describe('validation of a backup in a throwaway VM', () => {
     const old = new Date(Date.now() - 10 * 60_000);
     utimesSync(dir, old, old);
     expect((await validationLeftovers()).sort()).toEqual([name, `dir:${name}`].sort());
-    const round = await ok('POST', `/v1/zones/${kb.zoneId}/backup-sync`);
+    const { round } = await ok('POST', `/v1/zones/${kb.zoneId}/backup-sync`);
     expect(round.errors).toEqual([]);
     expect(await validationLeftovers()).toEqual([]);
   });
