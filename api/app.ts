@@ -25,6 +25,7 @@ import { syncRoutes } from './routes/sync';
 import { alertRoutes } from './routes/alerts';
 import { openApiRoutes } from './openapi/serve';
 import { verifyRoutes } from './routes/verify';
+import { validationRoutes } from './routes/validation';
 
 /** The API: validates input, reads the catalog, starts/queries/signals workflows. */
 export function createApp(deps: ApiDeps) {
@@ -44,7 +45,7 @@ export function createApp(deps: ApiDeps) {
   const routers = [
     accountRoutes, zoneRoutes, hostRoutes, vmRoutes,
     settingRoutes, providerRoutes, repositoryRoutes, offeringRoutes, backupAssignmentRoutes,
-    backupRoutes, restoreRoutes, scheduleRoutes, slaScheduleRoutes, retentionRoutes, syncRoutes, serviceJobRoutes, alertRoutes, verifyRoutes,
+    backupRoutes, restoreRoutes, scheduleRoutes, slaScheduleRoutes, retentionRoutes, syncRoutes, serviceJobRoutes, alertRoutes, verifyRoutes, validationRoutes,
   ];
   for (const routes of routers) v1.use(routes(deps));
   app.use('/v1', v1);

@@ -51,6 +51,10 @@ export const config = {
   get runDir(): string {
     return process.env.BACKFLOW_RUN_DIR ?? '/run/backflow';
   },
+  /** Where a host keeps its validation VMs' overlays (a folder per validation, removed with its VM). */
+  get validationDir(): string {
+    return process.env.BACKFLOW_VALIDATION_DIR || '/var/lib/backflow/validation';
+  },
   /** The system's tz database, where a time zone name that ICU knows under another spelling is looked up. */
   get zoneinfoDir(): string {
     return process.env.ZONEINFO || '/usr/share/zoneinfo';

@@ -106,6 +106,9 @@ export const Failure = {
   HashTimeout: 'HashTimeout',
   /** A file changed while it was hashed (rewritten by a merge or a compression): hashed again. */
   FileChanged: 'FileChanged',
+  // Validation (issue 13)
+  /** The validation VM could not be made or started (UnableToValidate, with the reason). */
+  ValidationVmFailed: 'ValidationVmFailed',
 
   // A whole operation (raised by its workflow, with the cause in the message)
   BackupFailed: 'BackupFailed',

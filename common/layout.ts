@@ -122,3 +122,22 @@ export const restoredVolumePath = (input: { diskPath: string; vmName: string; re
 /** createVMFromBackup: each disk beside the source VM's disk it was backed up from, named after the new VM. */
 export const newVmDiskPath = (input: { sourcePath: string; vmName: string; target: string; format?: string }) =>
   volumePath({ dir: dirName(input.sourcePath), name: input.vmName, target: input.target, format: input.format });
+
+// --- Validation of a backup in a throwaway VM (issue 13) -------------------------------------
+
+/** Every validation VM's name starts with this, so a leftover (after a crashed worker) is recognisable. */
+export const VALIDATION_VM_PREFIX = 'bfval-';
+/** The validation VM of a backup: one at a time per backup, so a retry finds (and replaces) its own. */
+export const validationVmName = (backupId: string) => `${VALIDATION_VM_PREFIX}${segment(backupId, 'backupId')}`;
+/** The backup id a validation VM (or its folder) belongs to, or null for any other name. */
+export const validationBackupId = (name: string): string | null =>
+  name.startsWith(VALIDATION_VM_PREFIX) && name.length > VALIDATION_VM_PREFIX.length ? name.slice(VALIDATION_VM_PREFIX.length) : null;
+/** `<root>/bfval-<backup id>`: the validation VM's overlays and console log, removed with the VM. */
+export const validationWorkDir = (root: string, backupId: string) => joinPath(absolutePath(root), validationVmName(backupId));
+/** A validation VM's disk: a qcow2 overlay whose backing file is the backup's file in the repository. */
+export const validationOverlayPath = (root: string, backupId: string, target: string) => joinPath(validationWorkDir(root, backupId), diskFileName(target));
+/** The validation screenshot, beside the backup's files. */
+export const VALIDATION_SCREENSHOT = 'validation-screenshot.png';
+export const validationScreenshotPath = (repo: string, vmUuid: string, backupId: string) => joinPath(backupDir(repo, vmUuid, backupId), VALIDATION_SCREENSHOT);
+/** The screenshot as the catalog keeps it (backups.validation_screenshot): relative to the repository's root. */
+export const validationScreenshotFile = (vmUuid: string, backupId: string) => validationScreenshotPath('', vmUuid, backupId);

@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 
 # --- packages ------------------------------------------------------------------------------------
 PKGS=(qemu-utils qemu-system-x86 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-      virtnbdbackup busybox-static qemu-guest-agent cpio e2fsprogs)
+      virtnbdbackup busybox-static qemu-guest-agent cpio e2fsprogs netpbm)
 # xxhsum: the content hashes of backup files (activities/host/lib/hashing.ts)
 PKGS+=(xxhash)
 OPTIONAL_PKGS=(qemu-block-extra)

@@ -39,6 +39,11 @@ export const presets = {
   hostScan: hostStep('1 minute', '30 minutes', 2, '2 minutes'),
   /** Hashing a backup's files (xxhsum reads them whole): hours for a big backup, heartbeating; killed at its end. */
   hostHash: hostStep('10 minutes', '8 hours', 3, '1 minute'),
+  /**
+   * A step that waits on a validation VM's guest (boot, a command, a screenshot's wait): the host ends it
+   * at the VM's own timeout, heartbeating, so a dead worker is noticed within a minute; tried once more.
+   */
+  hostGuestWait: hostStep('10 minutes', '25 hours', 2, '1 minute'),
   /** The inventory round: one attempt; a host that does not pick it up within 30 s is Down. */
   hostProbe: hostStep('30 seconds', '2 minutes', 1),
 } satisfies Record<string, ActivityOptions>;

@@ -47,6 +47,11 @@ export async function backupSyncWorkflow(input: { zoneId: string }): Promise<voi
     round.usageRows = (await catalog.recordUsage({ zoneId: input.zoneId, bytes })).rows;
     // Backups due a service job that no backup started (the task was off when they were taken, a hash job failed).
     for (const { backupId } of await catalog.dueServiceJobs({ zoneId: input.zoneId })) await startNextServiceJob(backupId);
+    // Validation VMs and overlays a crashed worker left (never those of a validation running now).
+    for (const h of await catalog.validationSweepPlan({ zoneId: input.zoneId })) {
+      await onHost(h.taskQueue, 'hostProbe').removeValidationLeftovers({ keepBackupIds: h.keepBackupIds })
+        .catch((err) => round.errors.push(`validation leftovers on host ${h.hostName}: ${errorText(err)}`));
+    }
     // A VM gone for good takes its schedules with it (one that moved hosts is back long before).
     round.schedulesDeleted = (await catalog.deleteSchedulesOfGoneVms({ zoneId: input.zoneId })).deleted;
     last = round;

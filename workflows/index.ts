@@ -13,3 +13,4 @@ export * from './backupSync';
 export * from './compressBackup';
 export * from './hashBackup';
 export * from './rehash';
+export * from './validateBackup';

@@ -12,6 +12,7 @@ import { createRestoreActivities } from './restores';
 import { createRetentionActivities } from './retention';
 import { createScheduleActivities } from './schedules';
 import { createSyncActivities } from './sync';
+import { createValidationActivities } from './validation';
 import { createValidityActivities } from './validity';
 import { createServiceJobActivities } from './serviceJobs';
 import { createSlotActivities } from './slots';
@@ -36,6 +37,7 @@ export function createControlActivities(pool: Pool, temporal?: Client) {
     ...createValidityActivities(pool),
     ...createLifecycleActivities(pool),
     ...createHashActivities(pool, temporal),
+    ...createValidationActivities(pool, temporal),
   };
 }
 export type ControlActivities = ReturnType<typeof createControlActivities>;

@@ -114,6 +114,7 @@ export function createServiceJobActivities(pool: Pool) {
           [input.backupId, input.type],
         );
         if (input.type === 'StartCompression') await c.query(`UPDATE backups SET compression_status='Compressing' WHERE id=$1`, [input.backupId]);
+        if (input.type === 'BackupValidation') await c.query(`UPDATE backups SET validation_status='Validating' WHERE id=$1`, [input.backupId]);
         return { attempts: r.rows[0].attempts };
       });
     },

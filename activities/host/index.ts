@@ -15,3 +15,4 @@ export { claimNewVolumes, placeNewVolume, releaseNewVolumes } from './newVolume'
 export { scanRepository } from './repositoryScan';
 export { compressBackupDisks, discardCompression, finalizeCompression } from './compress';
 export { filesUnchanged, hashBackupFiles } from './hash';
+export { createValidationVm, destroyValidationVm, removeValidationLeftovers, runValidationCommand, takeValidationScreenshot, waitForValidationBoot } from './validation';

@@ -1,11 +1,13 @@
 import { hostConfig } from '../../common/config';
+import { VALIDATION_VM_PREFIX } from '../../common/layout';
 import type { DomainInfo } from '../../common/schemas/inventory';
 import { describeDomain, listDomainUuids } from './domain';
 import { isDomainNotFound } from './lib/virt/virsh';
 
 /**
  * Reads every domain on this host, BACKFLOW_HOST_INVENTORY_CONCURRENCY at a time, in libvirt's order. A
- * domain undefined while we read it is skipped, not an error.
+ * domain undefined while we read it is skipped, not an error; so is a throwaway validation VM (bfval-*),
+ * which is no VM of the catalog's.
  */
 export async function collectInventory(): Promise<DomainInfo[]> {
   const uuids = await listDomainUuids();
@@ -14,7 +16,8 @@ export async function collectInventory(): Promise<DomainInfo[]> {
   const reader = async () => {
     for (let i = next++; i < uuids.length; i = next++) {
       try {
-        found[i] = await describeDomain(uuids[i]);
+        const d = await describeDomain(uuids[i]);
+        if (!d.name.startsWith(VALIDATION_VM_PREFIX)) found[i] = d;
       } catch (e) {
         if (!isDomainNotFound(e)) throw e;
       }

@@ -1,10 +1,10 @@
-import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import path from 'node:path';
 import { fail, Failure } from '../../common/failures';
 import { volumePath } from '../../common/layout';
 import { restoreFormat } from './lib/backupChain';
 import { domainDisks, xmlEscape } from './lib/virt/domainXml';
 import { defineDomain, domainIsRunningNow, virsh, virshWithXml } from './lib/virt/virsh';
+import { attrsOf, buildTree, el, elements, kids, parseTree, setText, tagOf } from './lib/virt/xmlTree';
 
 /*
  * Domain definitions for restores: attaching a restored volume to a VM, and defining a new VM from a
@@ -93,35 +93,6 @@ function diskName(prefix: string, index: number): string {
   return prefix + s;
 }
 
-// Order-preserving XML tree (fast-xml-parser preserveOrder): each node is { tag: children[], ':@': attrs }.
-type XNode = Record<string, unknown>;
-const XML_OPTS = {
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: false,
-  commentPropName: '#comment',
-  cdataPropName: '#cdata',
-} as const;
-
-const tagOf = (n: XNode) => Object.keys(n).find((k) => k !== ':@')!;
-const kids = (n: XNode) => n[tagOf(n)] as XNode[];
-const attrsOf = (n: XNode) => ((n[':@'] ??= {}) as Record<string, string>);
-const elements = (list: XNode[], tag: string) => list.filter((n) => tagOf(n) === tag);
-const el = (tag: string, attrs: Record<string, string> = {}, children: XNode[] = []): XNode =>
-  Object.keys(attrs).length ? { [tag]: children, ':@': attrs } : { [tag]: children };
-
-function setText(parent: XNode[], tag: string, text: string, after?: string) {
-  const existing = elements(parent, tag)[0];
-  if (existing) existing[tag] = [{ '#text': text }];
-  else {
-    const anchor = after ? parent.findIndex((n) => tagOf(n) === after) : -1;
-    parent.splice(anchor + 1, 0, el(tag, {}, [{ '#text': text }]));
-  }
-}
-
 /** The saved domain XML with a new identity and the disks at their new files. */
 export function rewriteDomainXml(
   xml: string,
@@ -130,7 +101,7 @@ export function rewriteDomainXml(
   diskMap: Record<string, string>,
   formats: Record<string, string> = {},
 ): { xml: string; droppedTargets: string[] } {
-  const tree = new XMLParser(XML_OPTS).parse(xml) as XNode[];
+  const tree = parseTree(xml);
   const domain = elements(tree, 'domain')[0];
   if (!domain) throw fail.nonRetryable(Failure.CorruptBackup, 'the backup domain XML has no <domain>');
   const dom = kids(domain);
@@ -175,5 +146,5 @@ export function rewriteDomainXml(
   }
   const missing = Object.keys(diskMap).filter((t) => !mapped.has(t));
   if (missing.length) throw fail.nonRetryable(Failure.DiskMissing, `the backup domain XML has no disk ${missing.join(', ')}`);
-  return { xml: new XMLBuilder({ ...XML_OPTS, format: false, suppressEmptyNode: true }).build(tree) as string, droppedTargets };
+  return { xml: buildTree(tree), droppedTargets };
 }

@@ -91,6 +91,11 @@ export function backupRoutes({ pool, temporal }: ApiDeps) {
     const compressing = await pool.query(
       `SELECT id, compression_status FROM backups WHERE (id=$1 OR parent_id=$1) AND compression_status IN ('Compressing','FinalizingCompression') LIMIT 1`, [id]);
     if (compressing.rowCount) throw conflict(`backup ${compressing.rows[0].id} is ${compressing.rows[0].compression_status}; delete this backup when that is done`, 'id');
+    // A validation VM reads this backup, or a backup that backs onto it (which a forced delete would rebase): refused meanwhile.
+    const validating = await pool.query(
+      `WITH RECURSIVE d AS (SELECT id FROM backups WHERE id = $1 UNION SELECT b.id FROM backups b JOIN d ON b.parent_id = d.id)
+       SELECT b.id FROM backups b JOIN d ON d.id = b.id WHERE b.validation_status = 'Validating' LIMIT 1`, [id]);
+    if (validating.rowCount) throw conflict(`backup ${validating.rows[0].id} is Validating: its validation VM reads this backup; delete it when that is done`, 'id');
     const child = await pool.query(`SELECT id FROM backups WHERE parent_id=$1 AND status='BackedUp'`, [id]);
     if (child.rowCount && !forced) {
       throw conflict(`backup ${id} has a dependent backup ${child.rows[0].id}; use forced=true to merge it into that backup and delete`, 'forced');

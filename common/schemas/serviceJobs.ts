@@ -31,16 +31,19 @@ export const ListServiceJobsQuery = z
 /** Starts compression of the backups that are due (offering compresses, not compressed yet, task enabled). */
 export const CompressDueSchema = z.object({ zoneId: z.guid().optional() }).strict();
 
-/** Everything a compression workflow needs, read from the catalog at its start. */
-export interface CompressionPlan {
+/** What every service job's plan starts with: the backup, where it is, and why there is nothing to do (or null). */
+export interface ServiceJobSite {
   backupId: string;
-  /** Why there is nothing to do (not BackedUp, not compressing, already compressed), or null. */
   skip: string | null;
   vm: { id: string; name: string };
   hostId: string;
   zoneId: string;
   hostTaskQueue: string;
   repository: z.infer<typeof RepositoryRefSchema>;
+}
+
+/** Everything a compression workflow needs, read from the catalog at its start (skip: not BackedUp, compressed already...). */
+export interface CompressionPlan extends ServiceJobSite {
   targets: string[];
   sizeBytes: number;
   library: z.infer<typeof CompressionLibrary>;

@@ -180,6 +180,11 @@ describe('authorization matrix: admin, two users in two domains, every route', (
       'GET /v1/alerts': [read('/v1/alerts'), read(`/v1/alerts?zoneId=${kb.zoneId}`)],
       'POST /v1/backups/:id/verify': [deny('POST', `/v1/backups/${o.backup}/verify`)],
       'POST /v1/vms/:id/backups/verify': [deny('POST', `/v1/vms/${o.vm}/backups/verify`)],
+      'GET /v1/vms/:id/validation-settings': [deny('GET', `/v1/vms/${o.vm}/validation-settings`)],
+      'PUT /v1/vms/:id/validation-settings': [
+        deny('PUT', `/v1/vms/${o.vm}/validation-settings`, { command: '/bin/true' }), deny('PUT', `/v1/vms/${o.vm}/validation-settings`, { bootTimeout: 5 }),
+      ],
+      'GET /v1/backups/:id/validation-screenshot': [deny('GET', `/v1/backups/${o.backup}/validation-screenshot`)],
     };
   };
 
