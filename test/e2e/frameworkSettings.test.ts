@@ -47,7 +47,7 @@ describe('backup framework: settings and providers', () => {
       expect(acct.items.map((x: any) => x.name).sort()).toEqual([
         'backup.chain.size', 'backup.compression.task.enabled', 'backup.max.daily', 'backup.max.hourly', 'backup.max.monthly', 'backup.max.weekly',
         'backup.validation.boot.default.timeout', 'backup.validation.end.chain.on.fail',
-        'backup.validation.screenshot.default.wait', 'backup.validation.script.default.timeout',
+        'backup.validation.screenshot.default.wait', 'backup.validation.script.default.timeout', 'backup.validation.task.enabled',
       ]);
     });
 
