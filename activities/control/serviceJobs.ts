@@ -42,24 +42,6 @@ export function createServiceJobActivities(pool: Pool) {
     );
 
   return {
-    /**
-     * Whether a backup just taken is to be compressed: its offering compresses and
-     * backup.compression.task.enabled is on for its zone and account. Null when not.
-     */
-    async compressionToStart(input: { backupId: string }): Promise<{ vmId: string; vmName: string; hostId: string; zone: string } | null> {
-      const r = await pool.query(
-        `SELECT b.vm_id, v.name, b.host_id, z.name AS zone, b.zone_id, b.account_id FROM backups b
-         JOIN vms v ON v.id = b.vm_id JOIN zones z ON z.id = b.zone_id JOIN backup_offerings o ON o.id = b.offering_id
-         WHERE b.id = $1 AND b.status = 'BackedUp' AND b.provider = 'kboss' AND o.compress AND b.compression_status IS NULL`,
-        [input.backupId],
-      );
-      const b = r.rows[0];
-      if (!b) return null;
-      const s = await resolveSettings(pool, ['backup.compression.task.enabled'], { zoneId: b.zone_id, accountId: b.account_id });
-      if (!s['backup.compression.task.enabled'].value) return null;
-      return { vmId: b.vm_id, vmName: b.name, hostId: b.host_id, zone: b.zone };
-    },
-
     /** Reads the backup, its files, its offering's library and the zone's compression settings. */
     async planCompression(input: { backupId: string; workflowId: string }): Promise<CompressionPlan> {
       const b = (

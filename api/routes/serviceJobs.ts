@@ -3,6 +3,7 @@ import type { ApiDeps } from '../deps';
 import { requireAdmin } from '../auth';
 import { notFound } from '../errors';
 import { IdParams, listResult, pageSql, parse } from '../validate';
+import { createLifecycleActivities } from '../../activities/control/lifecycle';
 import { createServiceJobActivities } from '../../activities/control/serviceJobs';
 import { CompressDueSchema, ListServiceJobsQuery } from '../../common/schemas/serviceJobs';
 import { startOperation } from '../../common/operations';
@@ -16,6 +17,7 @@ export function serviceJobRoutes({ pool, temporal }: ApiDeps) {
   const r = Router();
   r.use('/backup-service-jobs', requireAdmin);
   const jobs = createServiceJobActivities(pool);
+  const lifecycle = createLifecycleActivities(pool);
 
   r.get('/backup-service-jobs', async (req, res) => {
     const q = parse(ListServiceJobsQuery, req, 'query');
@@ -46,8 +48,9 @@ export function serviceJobRoutes({ pool, temporal }: ApiDeps) {
     const body = parse(CompressDueSchema, req, 'body');
     const started: { backupId: string; workflowId: string }[] = [];
     for (const { backupId } of await jobs.dueCompressions({ zoneId: body.zoneId })) {
-      const due = await jobs.compressionToStart({ backupId });
-      if (!due) continue;
+      // The lifecycle's one rule decides (offering, status, task setting), as at the end of a backup.
+      const due = await lifecycle.nextServiceJob({ backupId });
+      if (due?.kind !== 'compress') continue;
       // USE_EXISTING: a compression already running for it is joined, not doubled.
       const h = await startOperation(temporal, compressBackupWorkflow, {
         workflowId: compressWorkflowId(due.vmName, backupId),
